@@ -1,0 +1,466 @@
+//! The node directory: configuration file, keys, and `init`.
+//!
+//! ```text
+//! <home>/enlace.toml            configuration (this module)
+//! <home>/directory-entry.json   this node's signed directory entry (give it to peers)
+//! <home>/keys/signing.key       Ed25519 seed, hex (0600)
+//! <home>/keys/tls.crt, tls.key  self-signed TLS certificate and key (0600)
+//! <home>/keys/node.secret       HMAC key for hit references (0600)
+//! <home>/keys/admin.token       the first operator's Admin API token (0600)
+//! <home>/data/                  the sled store
+//! ```
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use enlace_proto::v1 as pb;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{envelope, identity, identity::NodeId};
+
+/// Name of the configuration file inside a node directory.
+pub const CONFIG_FILE: &str = "enlace.toml";
+/// Name of the signed directory entry file.
+pub const ENTRY_FILE: &str = "directory-entry.json";
+
+/// Errors loading or creating a node directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The configuration is invalid.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Key material problem.
+    #[error(transparent)]
+    Key(#[from] identity::KeyError),
+}
+
+/// Network settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Where the federation (peer) port listens.
+    pub peer_listen: String,
+    /// Where the Admin port listens (loopback by default).
+    pub admin_listen: String,
+    /// The peer endpoint published in the directory entry (`host:port`).
+    pub endpoint: String,
+}
+
+/// Limits and timeouts. Every field has a safe default.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest gRPC message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Federation connections open at once.
+    pub max_connections: usize,
+    /// Per-request timeout on both ports, ms.
+    pub request_timeout_ms: u64,
+    /// TLS handshake timeout, ms.
+    pub handshake_timeout_ms: u64,
+    /// HTTP/2 keepalive ping interval, ms.
+    pub keepalive_interval_ms: u64,
+    /// Clock skew tolerated on issued/expiry times, ms.
+    pub clock_skew_ms: i64,
+    /// Longest lifetime (expires - issued) of a request, ms.
+    pub max_request_lifetime_ms: i64,
+    /// Lifetime given to outbound requests, ms.
+    pub outbound_request_lifetime_ms: i64,
+    /// Default deadline of an outbound fan-out, ms.
+    pub search_deadline_ms: u64,
+    /// Most items in one search.
+    pub max_query_items: usize,
+    /// Most cases in one import call.
+    pub max_import_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 256 * 1024,
+            max_concurrent_streams: 64,
+            max_connections: 512,
+            request_timeout_ms: 10_000,
+            handshake_timeout_ms: 5_000,
+            keepalive_interval_ms: 30_000,
+            clock_skew_ms: 60_000,
+            max_request_lifetime_ms: 300_000,
+            outbound_request_lifetime_ms: 60_000,
+            search_deadline_ms: 5_000,
+            max_query_items: 64,
+            max_import_batch: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Per-request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Roles of local users.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRole {
+    /// Runs the node: peers, agreements, cases, everything.
+    Operator,
+    /// Sends outbound searches.
+    Investigator,
+    /// Reads the audit log.
+    Auditor,
+}
+
+/// A local Admin API user. Only the SHA-256 of the token is kept.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// User name, recorded in the audit log.
+    pub name: String,
+    /// Role.
+    pub role: UserRole,
+    /// Hex SHA-256 of the bearer token.
+    pub token_sha256: String,
+}
+
+/// The content of `enlace.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// Network settings.
+    pub network: Network,
+    /// National point of contact published in the directory entry.
+    pub contact: Contact,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Admin API users.
+    pub users: Vec<User>,
+}
+
+/// The national point of contact.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// Authority name.
+    pub authority: String,
+    /// E-mail.
+    #[serde(default)]
+    pub email: String,
+    /// Phone.
+    #[serde(default)]
+    pub phone: String,
+}
+
+impl From<&Contact> for pb::PointOfContact {
+    fn from(c: &Contact) -> Self {
+        pb::PointOfContact {
+            authority: c.authority.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+        }
+    }
+}
+
+/// Paths inside a node directory.
+#[derive(Clone, Debug)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// A node directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Home { root: root.into() }
+    }
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `enlace.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join(CONFIG_FILE)
+    }
+    /// The signed directory entry.
+    pub fn entry(&self) -> PathBuf {
+        self.root.join(ENTRY_FILE)
+    }
+    /// The signing key.
+    pub fn signing_key(&self) -> PathBuf {
+        self.root.join("keys/signing.key")
+    }
+    /// The TLS certificate.
+    pub fn tls_cert(&self) -> PathBuf {
+        self.root.join("keys/tls.crt")
+    }
+    /// The TLS private key.
+    pub fn tls_key(&self) -> PathBuf {
+        self.root.join("keys/tls.key")
+    }
+    /// The hit-reference secret.
+    pub fn node_secret(&self) -> PathBuf {
+        self.root.join("keys/node.secret")
+    }
+    /// The first operator's token.
+    pub fn admin_token(&self) -> PathBuf {
+        self.root.join("keys/admin.token")
+    }
+    /// The store directory.
+    pub fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// Reads and validates `enlace.toml`.
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
+        let path = self.config();
+        let text = fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        parse_config(&text).map_err(|reason| ConfigError::Invalid {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    /// Reads the hit-reference secret.
+    pub fn read_node_secret(&self) -> Result<[u8; 32], ConfigError> {
+        let path = self.node_secret();
+        let text = fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| ConfigError::Invalid {
+                path: path.display().to_string(),
+                reason: "expected 64 hex characters".into(),
+            })
+    }
+}
+
+/// Parses and validates configuration text.
+pub fn parse_config(text: &str) -> Result<Config, String> {
+    let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    for (name, addr) in [
+        ("network.peer_listen", &config.network.peer_listen),
+        ("network.admin_listen", &config.network.admin_listen),
+    ] {
+        addr.parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("{name}: {addr:?} is not an IP address and port"))?;
+    }
+    if !config.network.endpoint.contains(':') {
+        return Err("network.endpoint must be host:port".into());
+    }
+    if config.users.is_empty() {
+        return Err("at least one [[users]] entry is needed for the Admin API".into());
+    }
+    for u in &config.users {
+        if u.name.is_empty() || hex::decode(&u.token_sha256).map(|b| b.len()) != Ok(32) {
+            return Err(format!(
+                "user {:?}: token_sha256 must be 64 hex characters",
+                u.name
+            ));
+        }
+    }
+    let l = &config.limits;
+    if l.max_message_bytes < 1024
+        || l.max_query_items == 0
+        || l.max_concurrent_streams == 0
+        || l.max_connections == 0
+    {
+        return Err("limits must be positive (max_message_bytes at least 1024)".into());
+    }
+    Ok(config)
+}
+
+/// Hex SHA-256 of a token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Options of [`init`].
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Node id.
+    pub node_id: NodeId,
+    /// Federation listen address.
+    pub peer_listen: String,
+    /// Admin listen address.
+    pub admin_listen: String,
+    /// Published endpoint; defaults to `peer_listen`.
+    pub endpoint: Option<String>,
+    /// Point of contact.
+    pub contact: Contact,
+}
+
+/// What [`init`] created.
+#[derive(Clone, Debug)]
+pub struct Initialized {
+    /// The node directory.
+    pub home: Home,
+    /// The operator's Admin token (also written to `keys/admin.token`).
+    pub admin_token: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Creates a node directory: keys, TLS certificate, configuration, signed
+/// directory entry and an operator token. Refuses to overwrite an existing one.
+pub fn init(root: &Path, opts: &InitOptions, now_ms: i64) -> Result<Initialized, ConfigError> {
+    let home = Home::new(root);
+    if home.config().exists() {
+        return Err(ConfigError::Invalid {
+            path: home.config().display().to_string(),
+            reason: "already initialised; refusing to overwrite".into(),
+        });
+    }
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ConfigError::Io { path, source }
+    };
+    fs::create_dir_all(root.join("keys")).map_err(io(root))?;
+    fs::create_dir_all(home.data()).map_err(io(root))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let keys = root.join("keys");
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o700)).map_err(io(&keys))?;
+    }
+
+    let signing = identity::generate_signing_key();
+    identity::write_secret(
+        &home.signing_key(),
+        hex::encode(signing.to_bytes()).as_bytes(),
+    )?;
+    let (cert_pem, key_pem) = identity::generate_tls(&opts.node_id)?;
+    fs::write(home.tls_cert(), cert_pem).map_err(io(&home.tls_cert()))?;
+    identity::write_secret(&home.tls_key(), key_pem.as_bytes())?;
+    identity::write_secret(&home.node_secret(), random_hex(32).as_bytes())?;
+    let token = random_hex(24);
+    identity::write_secret(
+        &home.admin_token(),
+        format!("operator:{token}\n").as_bytes(),
+    )?;
+
+    let config = Config {
+        node_id: opts.node_id.clone(),
+        network: Network {
+            peer_listen: opts.peer_listen.clone(),
+            admin_listen: opts.admin_listen.clone(),
+            endpoint: opts
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| opts.peer_listen.clone()),
+        },
+        contact: opts.contact.clone(),
+        limits: Limits::default(),
+        users: vec![User {
+            name: "operator".into(),
+            role: UserRole::Operator,
+            token_sha256: token_hash(&token),
+        }],
+    };
+    let text = toml::to_string(&config).map_err(|e| ConfigError::Invalid {
+        path: home.config().display().to_string(),
+        reason: e.to_string(),
+    })?;
+    parse_config(&text).map_err(|reason| ConfigError::Invalid {
+        path: home.config().display().to_string(),
+        reason,
+    })?;
+    write_entry(&home, &config, now_ms)?;
+    fs::write(home.config(), text).map_err(io(&home.config()))?;
+    Ok(Initialized {
+        home,
+        admin_token: format!("operator:{token}"),
+    })
+}
+
+/// (Re)writes the signed directory entry from the configuration and keys.
+pub fn write_entry(
+    home: &Home,
+    config: &Config,
+    now_ms: i64,
+) -> Result<pb::SignedEnvelope, ConfigError> {
+    let signer = envelope::Signer::new(identity::read_signing_key(&home.signing_key())?);
+    let tls = identity::read_tls(&home.tls_cert(), &home.tls_key())?;
+    let entry = identity::sign_entry(
+        &signer,
+        &config.node_id,
+        &config.network.endpoint,
+        tls.pin,
+        (&config.contact).into(),
+        now_ms,
+    );
+    fs::write(home.entry(), envelope::to_json(&entry)).map_err(|source| ConfigError::Io {
+        path: home.entry().display().to_string(),
+        source,
+    })?;
+    Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_creates_a_loadable_home_and_refuses_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            node_id: NodeId::parse("MEX").unwrap(),
+            peer_listen: "127.0.0.1:7100".into(),
+            admin_listen: "127.0.0.1:7101".into(),
+            endpoint: None,
+            contact: Contact {
+                authority: "Fiscalía".into(),
+                ..Default::default()
+            },
+        };
+        let done = init(dir.path(), &opts, 1).unwrap();
+        let config = done.home.load_config().unwrap();
+        assert_eq!(config.node_id.as_str(), "MEX");
+        assert_eq!(config.network.endpoint, "127.0.0.1:7100");
+        let entry = envelope::from_json(&fs::read_to_string(done.home.entry()).unwrap()).unwrap();
+        let peer = identity::verify_entry(&entry).unwrap();
+        assert_eq!(peer.node_id.as_str(), "MEX");
+        assert!(init(dir.path(), &opts, 1).is_err());
+        let token = done.admin_token.split_once(':').unwrap().1;
+        assert_eq!(config.users[0].token_sha256, token_hash(token));
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../docs/examples/enlace.toml");
+        let config = parse_config(text).unwrap();
+        assert_eq!(config.node_id.as_str(), "GTM");
+    }
+}

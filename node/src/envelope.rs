@@ -1,0 +1,340 @@
+//! DSSE v1 signed envelopes with Ed25519: sign and verify the exact payload bytes.
+//!
+//! A signature covers `PAE(payload_type, payload)`:
+//! `"DSSEv1" SP len(type) SP type SP len(payload) SP payload`, lengths in ASCII
+//! decimal. Verification uses `verify_strict` on the bytes as received; the
+//! payload is decoded only after it verified. Key ids are
+//! `"ed25519:" + hex(SHA-256(public key)[..16])`.
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use enlace_proto::v1::{self as pb, SignedEnvelope};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Payload type of a search request.
+pub const SEARCH_REQUEST: &str = "enlace.v1.SearchRequest";
+/// Payload type of a search response.
+pub const SEARCH_RESPONSE: &str = "enlace.v1.SearchResponse";
+/// Payload type of a directory entry.
+pub const DIRECTORY_ENTRY: &str = "enlace.v1.DirectoryEntry";
+
+/// Largest payload accepted in an envelope (the gRPC message limit is applied first).
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Why an envelope was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The envelope has no signature or more than one.
+    #[error("envelope must carry exactly one signature, found {0}")]
+    SignatureCount(usize),
+    /// `payload_type` is not the one this call expects.
+    #[error("payload type {found:?} where {expected:?} was expected")]
+    WrongPayloadType {
+        /// The type the envelope declared.
+        found: String,
+        /// The type expected.
+        expected: &'static str,
+    },
+    /// The payload is larger than [`MAX_PAYLOAD_BYTES`].
+    #[error("payload of {0} bytes exceeds the limit")]
+    PayloadTooLarge(usize),
+    /// No known key has this id.
+    #[error("unknown key id")]
+    UnknownKey,
+    /// The signature is not 64 bytes.
+    #[error("signature is not 64 bytes")]
+    MalformedSignature,
+    /// `verify_strict` failed.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// The public key is weak (small order) or not a valid point.
+    #[error("weak or invalid public key")]
+    WeakKey,
+}
+
+/// Computes the DSSE v1 pre-authentication encoding.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
+    out.extend_from_slice(b"DSSEv1 ");
+    out.extend_from_slice(payload_type.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload_type.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload);
+    out
+}
+
+/// SHA-256 of the PAE of an envelope: the digest a response binds to its request.
+pub fn digest(envelope: &SignedEnvelope) -> [u8; 32] {
+    Sha256::digest(pae(&envelope.payload_type, &envelope.payload)).into()
+}
+
+/// The key id of an Ed25519 public key.
+pub fn key_id(key: &VerifyingKey) -> String {
+    let d = Sha256::digest(key.as_bytes());
+    format!("ed25519:{}", hex::encode(&d[..16]))
+}
+
+/// Parses a 32-byte Ed25519 public key, refusing weak (small-order) keys.
+pub fn parse_public_key(bytes: &[u8]) -> Result<VerifyingKey, VerifyError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| VerifyError::WeakKey)?;
+    let key = VerifyingKey::from_bytes(&arr).map_err(|_| VerifyError::WeakKey)?;
+    if key.is_weak() {
+        return Err(VerifyError::WeakKey);
+    }
+    Ok(key)
+}
+
+/// A node's signing key with its key id.
+#[derive(Clone)]
+pub struct Signer {
+    key: SigningKey,
+    key_id: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// Wraps a signing key.
+    pub fn new(key: SigningKey) -> Self {
+        let key_id = key_id(&key.verifying_key());
+        Signer { key, key_id }
+    }
+    /// The key id.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+    /// The public half.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+    /// Signs payload bytes as an envelope of `payload_type`.
+    pub fn seal(&self, payload_type: &str, payload: Vec<u8>) -> SignedEnvelope {
+        let sig = self.key.sign(&pae(payload_type, &payload));
+        SignedEnvelope {
+            payload,
+            payload_type: payload_type.to_owned(),
+            signatures: vec![pb::Signature {
+                key_id: self.key_id.clone(),
+                sig: sig.to_bytes().to_vec(),
+            }],
+        }
+    }
+    /// Encodes `message` and signs it.
+    pub fn seal_message<M: prost::Message>(
+        &self,
+        payload_type: &str,
+        message: &M,
+    ) -> SignedEnvelope {
+        self.seal(payload_type, message.encode_to_vec())
+    }
+}
+
+/// Verifies an envelope of `expected_type` whose single signature's key is
+/// found by `resolve`. Returns the key id that signed. The payload is not
+/// decoded here.
+pub fn verify<F>(
+    envelope: &SignedEnvelope,
+    expected_type: &'static str,
+    resolve: F,
+) -> Result<String, VerifyError>
+where
+    F: FnOnce(&str) -> Option<VerifyingKey>,
+{
+    if envelope.signatures.len() != 1 {
+        return Err(VerifyError::SignatureCount(envelope.signatures.len()));
+    }
+    if envelope.payload_type != expected_type {
+        return Err(VerifyError::WrongPayloadType {
+            found: envelope.payload_type.chars().take(64).collect(),
+            expected: expected_type,
+        });
+    }
+    if envelope.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(VerifyError::PayloadTooLarge(envelope.payload.len()));
+    }
+    let signature = &envelope.signatures[0];
+    let key = resolve(&signature.key_id).ok_or(VerifyError::UnknownKey)?;
+    if key.is_weak() {
+        return Err(VerifyError::WeakKey);
+    }
+    let sig = ed25519_dalek::Signature::from_slice(&signature.sig)
+        .map_err(|_| VerifyError::MalformedSignature)?;
+    key.verify_strict(&pae(&envelope.payload_type, &envelope.payload), &sig)
+        .map_err(|_| VerifyError::BadSignature)?;
+    Ok(signature.key_id.clone())
+}
+
+/// The DSSE JSON form of an envelope, used for files (directory entries).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonEnvelope {
+    /// Base64 (standard, padded) of the payload bytes.
+    pub payload: String,
+    /// The payload type.
+    #[serde(rename = "payloadType")]
+    pub payload_type: String,
+    /// The signatures.
+    pub signatures: Vec<JsonSignature>,
+}
+
+/// One signature of a [`JsonEnvelope`].
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSignature {
+    /// The key id.
+    pub keyid: String,
+    /// Base64 of the 64 signature bytes.
+    pub sig: String,
+}
+
+/// Renders an envelope as DSSE JSON.
+pub fn to_json(envelope: &SignedEnvelope) -> String {
+    let json = JsonEnvelope {
+        payload: STANDARD.encode(&envelope.payload),
+        payload_type: envelope.payload_type.clone(),
+        signatures: envelope
+            .signatures
+            .iter()
+            .map(|s| JsonSignature {
+                keyid: s.key_id.clone(),
+                sig: STANDARD.encode(&s.sig),
+            })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&json).expect("a JsonEnvelope always serializes")
+}
+
+/// Parses DSSE JSON into an envelope (no verification). Trailing data is refused.
+pub fn from_json(text: &str) -> Result<SignedEnvelope, String> {
+    let json: JsonEnvelope =
+        serde_json::from_str(text).map_err(|e| format!("not a DSSE JSON envelope: {e}"))?;
+    let payload = STANDARD
+        .decode(json.payload.as_bytes())
+        .map_err(|e| format!("payload is not base64: {e}"))?;
+    let mut signatures = Vec::new();
+    for s in json.signatures {
+        let sig = STANDARD
+            .decode(s.sig.as_bytes())
+            .map_err(|e| format!("signature is not base64: {e}"))?;
+        signatures.push(pb::Signature {
+            key_id: s.keyid,
+            sig,
+        });
+    }
+    Ok(SignedEnvelope {
+        payload,
+        payload_type: json.payload_type,
+        signatures,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(seed: u8) -> Signer {
+        Signer::new(SigningKey::from_bytes(&[seed; 32]))
+    }
+
+    #[test]
+    fn pae_matches_dsse_spec_example() {
+        // Example from the DSSE v1 protocol description.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+    }
+
+    #[test]
+    fn sign_then_verify_and_reject_tampering() {
+        let s = signer(7);
+        let env = s.seal(SEARCH_REQUEST, b"payload".to_vec());
+        let key = s.verifying_key();
+        assert_eq!(
+            verify(&env, SEARCH_REQUEST, |_| Some(key)).unwrap(),
+            s.key_id()
+        );
+
+        let mut tampered = env.clone();
+        tampered.payload.push(0);
+        assert_eq!(
+            verify(&tampered, SEARCH_REQUEST, |_| Some(key)),
+            Err(VerifyError::BadSignature)
+        );
+
+        assert!(matches!(
+            verify(&env, SEARCH_RESPONSE, |_| Some(key)),
+            Err(VerifyError::WrongPayloadType { .. })
+        ));
+        assert_eq!(
+            verify(&env, SEARCH_REQUEST, |_| None),
+            Err(VerifyError::UnknownKey)
+        );
+
+        let mut short = env.clone();
+        short.signatures[0].sig.push(0);
+        assert_eq!(
+            verify(&short, SEARCH_REQUEST, |_| Some(key)),
+            Err(VerifyError::MalformedSignature)
+        );
+
+        let other = signer(8).verifying_key();
+        assert_eq!(
+            verify(&env, SEARCH_REQUEST, |_| Some(other)),
+            Err(VerifyError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point (small order) encoded as 0x01 followed by zeros.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(parse_public_key(&identity), Err(VerifyError::WeakKey));
+        assert_eq!(parse_public_key(&[0u8; 31]), Err(VerifyError::WeakKey));
+    }
+
+    #[test]
+    fn json_round_trip_and_trailing_garbage() {
+        let env = signer(1).seal(DIRECTORY_ENTRY, b"x".to_vec());
+        let text = to_json(&env);
+        assert_eq!(from_json(&text).unwrap(), env);
+        assert!(from_json(&format!("{text} trailing")).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+                               sig in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+                               ty in "[ -~]{0,40}") {
+            let key = signer(3).verifying_key();
+            let env = SignedEnvelope {
+                payload,
+                payload_type: ty,
+                signatures: vec![pb::Signature { key_id: "k".into(), sig }],
+            };
+            let _ = verify(&env, SEARCH_REQUEST, |_| Some(key));
+        }
+
+        #[test]
+        fn any_bit_flip_breaks_the_signature(payload in proptest::collection::vec(proptest::num::u8::ANY, 1..256),
+                                             bit in 0usize..2048) {
+            let s = signer(4);
+            let mut env = s.seal(SEARCH_REQUEST, payload);
+            let i = (bit / 8) % env.payload.len();
+            env.payload[i] ^= 1 << (bit % 8);
+            let key = s.verifying_key();
+            proptest::prop_assert_eq!(verify(&env, SEARCH_REQUEST, |_| Some(key)), Err(VerifyError::BadSignature));
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! # Enlace node
+//!
+//! A national Enlace node holds its country's trafficking-in-persons case
+//! records and answers signed, policy-filtered queries from pinned peer nodes,
+//! recording every decision before it answers.
+//!
+//! ## Layout
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`model`] | cases, persons, identifiers; normalisation for exact matching (pure) |
+//! | [`envelope`] | DSSE v1 signing and strict verification of payload bytes (pure) |
+//! | [`policy`] | information-sharing agreements and the default-deny decision (pure) |
+//! | [`audit`] | the hash-chained audit log of decisions |
+//! | [`store`] | the `Store` trait, its sled implementation, group commit, fault injection |
+//! | [`identity`] | node ids, key files, signed directory entries, pinned peer registry |
+//! | [`tls`] | pinned mutual TLS: verifiers and the accept loop |
+//! | [`config`] | the node directory, `enlace.toml`, `init` |
+//! | [`node`] | the node: inbound search, local actions, fail-closed storage |
+//! | [`federation`] | outbound pinned channels and the fan-out with deadlines |
+//! | [`service`] | the gRPC edge: `Exchange` (peers) and `Admin` (local operators) |
+//! | [`error`] | the one mapping from outcomes to gRPC statuses |
+//! | [`server`] | listeners, both ports, shutdown |
+//!
+//! ## Request flow (inbound search)
+//!
+//! 1. [`tls::accept`] completes a TLS 1.3 handshake; a client certificate whose
+//!    key is not pinned is refused there and never reaches a handler.
+//! 2. [`service::exchange`] passes the envelope and the TLS peer to
+//!    [`Node::search`].
+//! 3. The node verifies the signature over the exact payload bytes with a key
+//!    of that same peer, decodes, checks the header (audience, time window,
+//!    nonce), the items, and the agreement ([`policy::decide`]).
+//! 4. Matching records get opaque hit references; the decision (allow or deny)
+//!    is appended to the [`audit`] log with its effects and flushed (group
+//!    commit) before anything is returned.
+//! 5. The response is signed and carries the request digest and the audit receipt.
+//!
+//! A storage error at any step makes the node fail closed: health
+//! NOT_SERVING, every call UNAVAILABLE, until restart.
+
+pub mod audit;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod federation;
+pub mod identity;
+pub mod model;
+pub mod node;
+pub mod policy;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tls;
+
+pub use node::Node;
+
+/// Installs the tracing subscriber used by the binaries (`RUST_LOG` filters;
+/// default `info`). Log lines never carry case content or personal data.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Opens the node in `home`, binds its configured ports and serves until
+/// Ctrl-C or SIGTERM.
+pub async fn serve_home(home: &config::Home) -> anyhow::Result<()> {
+    let node = Node::open(home)?;
+    let listeners = server::Listeners::bind(&node).await?;
+    let (peer, admin) = listeners.addrs()?;
+    tracing::info!(node = %node.id(), %peer, %admin, "listening");
+    server::run(node, listeners, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

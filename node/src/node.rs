@@ -1,0 +1,784 @@
+//! The node: state shared by both services, inbound search, local actions and
+//! fail-closed storage handling.
+
+use std::{
+    collections::BTreeSet,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, RwLock,
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use enlace_proto::v1::{self as pb, query_item, SignedEnvelope};
+use hmac::{Hmac, Mac};
+use prost::Message;
+use sha2::Sha256;
+use tonic_health::{server::HealthReporter, ServingStatus};
+
+use crate::{
+    audit::{self, AuditLog, Record},
+    config::{Config, ConfigError, Home},
+    envelope::{self, Signer, VerifyError, SEARCH_REQUEST, SEARCH_RESPONSE},
+    error::ServiceError,
+    identity::{self, NodeId, PeerRegistry, TlsIdentity},
+    model::{self, Case, IdentifierKind},
+    policy::{self, Agreement, QueryKind},
+    store::{self, Batch, GroupCommit, SledStore, Store, Tree},
+    tls::PeerConnection,
+};
+
+/// Names of the gRPC services whose health the node reports.
+pub const SERVICES: [&str; 3] = ["", "enlace.v1.Exchange", "enlace.v1.Admin"];
+
+/// Most hits reported per query item.
+const MAX_HITS_PER_ITEM: usize = 16;
+
+/// Fields a step-1 answer releases (names only; the values are opaque or codes).
+const STEP1_FIELDS: [&str; 3] = ["hit_reference", "iccs_code", "case_year"];
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Errors opening a node.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Configuration or keys.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Key material.
+    #[error(transparent)]
+    Key(#[from] identity::KeyError),
+    /// The store.
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+    /// Stored peers or agreements no longer verify.
+    #[error("stored state: {0}")]
+    State(String),
+}
+
+/// Options for [`Node::open_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// Flush before acknowledging (group commit). Only benchmarks turn it off.
+    pub durable: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { durable: true }
+    }
+}
+
+/// A query item after parsing.
+#[derive(Clone, Debug)]
+pub struct Query {
+    /// The requester's item id.
+    pub item_id: String,
+    /// Its kind.
+    pub kind: QueryKind,
+    /// Index tree and key prefix.
+    pub tree: Tree,
+    /// Normalised key.
+    pub key: Vec<u8>,
+}
+
+/// Parses wire query items into index look-ups.
+pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, ServiceError> {
+    if items.is_empty() || items.len() > max {
+        return Err(ServiceError::InvalidArgument(format!(
+            "a search holds 1 to {max} items"
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let bad = |m: &str| ServiceError::InvalidArgument(format!("items[{i}]: {m}"));
+        if item.item_id.is_empty() || item.item_id.len() > 64 || !seen.insert(item.item_id.as_str())
+        {
+            return Err(bad("item_id must be 1 to 64 bytes and unique"));
+        }
+        let (kind, tree, key) = match &item.kind {
+            Some(query_item::Kind::Identifier(id)) => {
+                let kind = match pb::IdentifierKind::try_from(id.kind) {
+                    Ok(pb::IdentifierKind::Document) => IdentifierKind::Document,
+                    Ok(pb::IdentifierKind::Phone) => IdentifierKind::Phone,
+                    Ok(pb::IdentifierKind::Email) => IdentifierKind::Email,
+                    _ => return Err(bad("unknown identifier kind")),
+                };
+                let record = model::Identifier {
+                    kind,
+                    value: id.value.clone(),
+                    document_type: None,
+                    issuing_country: Some(id.issuing_country.clone()).filter(|c| !c.is_empty()),
+                };
+                let key = model::normalize_identifier(&record).map_err(|m| bad(&m))?;
+                (QueryKind::Identifier, Tree::Identifiers, key)
+            }
+            Some(query_item::Kind::Name(n)) => {
+                if n.given_names.is_empty()
+                    || n.surnames.is_empty()
+                    || n.given_names.len() > 8
+                    || n.surnames.len() > 8
+                {
+                    return Err(bad("a name query needs 1 to 8 given names and surnames"));
+                }
+                if n.given_names
+                    .iter()
+                    .chain(&n.surnames)
+                    .any(|p| p.len() > 100 || model::fold_name(p).is_empty())
+                {
+                    return Err(bad("name parts are 1 to 100 bytes with letters"));
+                }
+                model::parse_date(&n.date_of_birth).map_err(|m| bad(&m))?;
+                (
+                    QueryKind::NameDob,
+                    Tree::Names,
+                    model::name_key(&n.given_names, &n.surnames, &n.date_of_birth),
+                )
+            }
+            None => return Err(bad("item has no query")),
+        };
+        out.push(Query {
+            item_id: item.item_id.clone(),
+            kind,
+            tree,
+            key,
+        });
+    }
+    Ok(out)
+}
+
+/// Index key of a person: `key ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE)`.
+pub fn index_entry(key: &[u8], case_id: &str, person: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + case_id.len() + 6);
+    k.extend_from_slice(key);
+    k.push(0);
+    k.extend_from_slice(case_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&person.to_be_bytes());
+    k
+}
+
+fn parse_index_entry(prefix_len: usize, k: &[u8]) -> Option<(String, u32)> {
+    let rest = k.get(prefix_len..)?;
+    let (case, person) = rest.split_at(rest.len().checked_sub(5)?);
+    if person.first() != Some(&0) {
+        return None;
+    }
+    let person = u32::from_be_bytes(person[1..].try_into().ok()?);
+    Some((String::from_utf8(case.to_vec()).ok()?, person))
+}
+
+/// A checked inbound search, ready to answer.
+struct Checked {
+    request: pb::SearchRequest,
+    queries: Vec<Query>,
+    agreement: Agreement,
+}
+
+/// An Enlace node.
+pub struct Node {
+    config: Config,
+    signer: Signer,
+    tls: TlsIdentity,
+    node_secret: [u8; 32],
+    store: Arc<dyn Store>,
+    commit: GroupCommit,
+    audit: AuditLog,
+    peers: PeerRegistry,
+    agreements: RwLock<Vec<Agreement>>,
+    serving: AtomicBool,
+    health: HealthReporter,
+    pub(crate) federation: crate::federation::Clients,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.config.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Opens the node in `home` with its sled store.
+    pub fn open(home: &Home) -> Result<Arc<Node>, OpenError> {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&home.data())?);
+        Self::open_with(home, store, OpenOptions::default())
+    }
+
+    /// Opens the node in `home` over the given store.
+    pub fn open_with(
+        home: &Home,
+        store: Arc<dyn Store>,
+        options: OpenOptions,
+    ) -> Result<Arc<Node>, OpenError> {
+        let config = home.load_config()?;
+        let signer = Signer::new(identity::read_signing_key(&home.signing_key())?);
+        let tls = identity::read_tls(&home.tls_cert(), &home.tls_key())?;
+        let node_secret = home.read_node_secret()?;
+        let peers = PeerRegistry::new();
+        for (_, v) in store.scan_prefix(Tree::Peers, b"", usize::MAX)? {
+            let env = SignedEnvelope::decode(v.as_slice())
+                .map_err(|e| OpenError::State(e.to_string()))?;
+            let peer = identity::verify_entry(&env).map_err(|e| OpenError::State(e.to_string()))?;
+            peers.insert(peer);
+        }
+        let mut agreements = Vec::new();
+        for (_, v) in store.scan_prefix(Tree::Agreements, b"", usize::MAX)? {
+            let text = String::from_utf8(v).map_err(|e| OpenError::State(e.to_string()))?;
+            agreements.push(Agreement::parse(&text).map_err(|e| OpenError::State(e.to_string()))?);
+        }
+        let audit = AuditLog::open(store.clone())?;
+        let health = HealthReporter::new();
+        Ok(Arc::new(Node {
+            commit: GroupCommit::new(store.clone(), options.durable),
+            federation: crate::federation::Clients::default(),
+            config,
+            signer,
+            tls,
+            node_secret,
+            store,
+            audit,
+            peers,
+            agreements: RwLock::new(agreements),
+            serving: AtomicBool::new(true),
+            health,
+        }))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.config.node_id
+    }
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// The signing key.
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+    /// The TLS identity.
+    pub fn tls(&self) -> &TlsIdentity {
+        &self.tls
+    }
+    /// The pinned peers.
+    pub fn peers(&self) -> &PeerRegistry {
+        &self.peers
+    }
+    /// The health reporter shared by both ports.
+    pub fn health(&self) -> &HealthReporter {
+        &self.health
+    }
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    /// A snapshot of the agreements.
+    pub fn agreements(&self) -> Vec<Agreement> {
+        self.agreements
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    /// False once a storage error has been seen: the node then discloses nothing.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::SeqCst)
+    }
+
+    /// Refuses service after a storage error.
+    pub(crate) fn ensure_serving(&self) -> Result<(), ServiceError> {
+        if self.is_serving() {
+            Ok(())
+        } else {
+            Err(ServiceError::Unavailable)
+        }
+    }
+
+    /// Fails closed: from now on the node answers UNAVAILABLE and reports
+    /// NOT_SERVING until restarted. The cause is logged once.
+    pub(crate) fn fail(&self, cause: store::Error) -> ServiceError {
+        if self.serving.swap(false, Ordering::SeqCst) {
+            tracing::error!(error = %cause, "storage failure: node stops disclosing (NOT_SERVING) until restarted");
+            let health = self.health.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    for s in SERVICES {
+                        health
+                            .set_service_status(s, ServingStatus::NotServing)
+                            .await;
+                    }
+                });
+            }
+        }
+        ServiceError::Unavailable
+    }
+
+    /// Marks every service SERVING (at start-up).
+    pub async fn report_serving(&self) {
+        let status = if self.is_serving() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for s in SERVICES {
+            self.health.set_service_status(s, status).await;
+        }
+    }
+
+    /// Appends an audit record with its effects and waits until both are durable.
+    pub(crate) async fn record(
+        &self,
+        record: Record,
+        effects: Batch,
+    ) -> Result<audit::Receipt, ServiceError> {
+        let receipt = self
+            .audit
+            .append(record, effects)
+            .map_err(|e| self.fail(e))?;
+        let seq = self.commit.written();
+        self.commit.sync(seq).await.map_err(|e| self.fail(e))?;
+        Ok(receipt)
+    }
+
+    /// Answers an inbound step-1 search from an authenticated TLS peer.
+    /// Every decision, allow or deny, is durable in the audit log before this returns.
+    pub async fn search(
+        &self,
+        conn: Option<PeerConnection>,
+        env: SignedEnvelope,
+    ) -> Result<SignedEnvelope, ServiceError> {
+        self.ensure_serving()?;
+        let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
+        let now = now_ms();
+        let digest = envelope::digest(&env);
+        let mut record = Record {
+            time_ms: now,
+            direction: "inbound".into(),
+            peer: conn.node.to_string(),
+            action: "search".into(),
+            request_digest: hex::encode(digest),
+            ..Default::default()
+        };
+        let checked = match self.check_search(&conn, &env, now, &mut record) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!(peer = %conn.node, request = %record.request_id, decision = "deny", reason = %e.reason());
+                record.decision = "deny".into();
+                record.reason = e.reason();
+                self.record(record, Batch::new()).await?;
+                return Err(e);
+            }
+        };
+        let mut effects = Batch::new();
+        let mut results = Vec::with_capacity(checked.queries.len());
+        let mut hit_items = 0u32;
+        for q in &checked.queries {
+            let hits = self.lookup(q, &conn.node, now, &mut effects)?;
+            if !hits.is_empty() {
+                hit_items += 1;
+            }
+            results.push(pb::ItemResult {
+                item_id: q.item_id.clone(),
+                hit: !hits.is_empty(),
+                hits,
+            });
+        }
+        record.decision = "allow".into();
+        record.hits = hit_items;
+        record.fields_released = STEP1_FIELDS.iter().map(|s| (*s).to_owned()).collect();
+        let receipt = self.record(record, effects).await?;
+        let header = checked.request.header.unwrap_or_default();
+        tracing::info!(peer = %conn.node, request = %header.request_id, decision = "allow", audit = receipt.index);
+        let response = pb::SearchResponse {
+            header: Some(pb::ResponseHeader {
+                request_id: header.request_id,
+                request_digest: digest.to_vec(),
+                responder: self.id().to_string(),
+                issued_at_ms: now_ms(),
+                decision: Some(pb::DecisionSummary {
+                    agreement_id: checked.agreement.id.clone(),
+                    agreement_version: checked.agreement.version,
+                    fields_released: STEP1_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
+                    fields_withheld: Vec::new(),
+                }),
+                receipt: Some(pb::AuditReceipt {
+                    index: receipt.index,
+                    entry_hash: receipt.hash.to_vec(),
+                }),
+            }),
+            results,
+        };
+        Ok(self.signer.seal_message(SEARCH_RESPONSE, &response))
+    }
+
+    /// Every check of an inbound search, in the documented order.
+    fn check_search(
+        &self,
+        conn: &PeerConnection,
+        env: &SignedEnvelope,
+        now: i64,
+        record: &mut Record,
+    ) -> Result<Checked, ServiceError> {
+        let limits = &self.config.limits;
+        // 1–2. Envelope and signature: the signing key must belong to the TLS peer.
+        let mut foreign = false;
+        let verified = envelope::verify(env, SEARCH_REQUEST, |key_id| {
+            let (owner, key) = self.peers.key(key_id)?;
+            foreign = owner != conn.node;
+            Some(key)
+        });
+        match verified {
+            Ok(_) if foreign => {
+                return Err(ServiceError::Unauthenticated(
+                    "signing key belongs to another node",
+                ))
+            }
+            Ok(_) => {}
+            Err(VerifyError::WrongPayloadType { .. }) => {
+                return Err(ServiceError::InvalidArgument(
+                    "payload_type must be enlace.v1.SearchRequest".into(),
+                ))
+            }
+            Err(VerifyError::SignatureCount(_)) => {
+                return Err(ServiceError::InvalidArgument(
+                    "envelope must carry exactly one signature".into(),
+                ))
+            }
+            Err(VerifyError::PayloadTooLarge(_)) => {
+                return Err(ServiceError::InvalidArgument("payload too large".into()))
+            }
+            Err(VerifyError::UnknownKey) => {
+                return Err(ServiceError::Unauthenticated("unknown key id"))
+            }
+            Err(
+                VerifyError::MalformedSignature | VerifyError::BadSignature | VerifyError::WeakKey,
+            ) => return Err(ServiceError::Unauthenticated("signature does not verify")),
+        }
+        // 3. Decode the verified bytes.
+        let request = pb::SearchRequest::decode(env.payload.as_slice())
+            .map_err(|_| ServiceError::InvalidArgument("payload is not a SearchRequest".into()))?;
+        let header = request
+            .header
+            .as_ref()
+            .ok_or_else(|| ServiceError::InvalidArgument("missing header".into()))?;
+        // 4. Header fields.
+        uuid::Uuid::parse_str(&header.request_id)
+            .ok()
+            .filter(|u| u.get_version_num() == 7 && u.hyphenated().to_string() == header.request_id)
+            .ok_or_else(|| {
+                ServiceError::InvalidArgument("request_id must be a lowercase UUIDv7".into())
+            })?;
+        record.request_id = header.request_id.clone();
+        record.purpose = header.purpose.chars().take(40).collect();
+        let legal = header.legal_basis.clone().unwrap_or_default();
+        record.agreement = legal.agreement_id.chars().take(64).collect();
+        if header.from_node != conn.node.as_str() {
+            return Err(ServiceError::Unauthenticated(
+                "from_node is not the TLS peer",
+            ));
+        }
+        if header.to_node != self.id().as_str() {
+            return Err(ServiceError::FailedPrecondition("wrong audience"));
+        }
+        let nonce: [u8; 16] = header
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| ServiceError::InvalidArgument("nonce must be 16 bytes".into()))?;
+        if header.expires_at_ms <= header.issued_at_ms
+            || header.expires_at_ms - header.issued_at_ms > limits.max_request_lifetime_ms
+        {
+            return Err(ServiceError::InvalidArgument(
+                "expires_at_ms must follow issued_at_ms within the lifetime limit".into(),
+            ));
+        }
+        if header.issued_at_ms > now + limits.clock_skew_ms {
+            return Err(ServiceError::FailedPrecondition(
+                "request issued in the future",
+            ));
+        }
+        if header.expires_at_ms < now - limits.clock_skew_ms {
+            return Err(ServiceError::FailedPrecondition("request expired"));
+        }
+        // 5. Items.
+        let queries = parse_items(&request.items, limits.max_query_items)?;
+        record.items = queries.len() as u32;
+        // 6. Replay: the nonce is remembered until the request expires.
+        let mut nonce_key = conn.node.as_str().as_bytes().to_vec();
+        nonce_key.push(0);
+        nonce_key.extend_from_slice(&nonce);
+        let expiry = (header.expires_at_ms + limits.clock_skew_ms).to_be_bytes();
+        let fresh = self
+            .store
+            .insert_if_absent(Tree::Nonces, &nonce_key, &expiry)
+            .map_err(|e| self.fail(e))?;
+        if !fresh {
+            return Err(ServiceError::FailedPrecondition("replayed nonce"));
+        }
+        // 7. Agreement (default deny).
+        let kinds: Vec<QueryKind> = queries.iter().map(|q| q.kind).collect();
+        let agreements = self.agreements.read().unwrap_or_else(|p| p.into_inner());
+        let agreement = policy::decide(
+            &agreements,
+            &policy::RequestContext {
+                me: self.id(),
+                peer: &conn.node,
+                purpose: &header.purpose,
+                agreement_id: &legal.agreement_id,
+                instrument: &legal.instrument,
+                kinds: &kinds,
+                now_ms: now,
+            },
+        )
+        .map_err(|d| ServiceError::PermissionDenied(d.code().to_owned()))?
+        .clone();
+        record.agreement = format!("{}@{}", agreement.id, agreement.version);
+        Ok(Checked {
+            request,
+            queries,
+            agreement,
+        })
+    }
+
+    /// Finds the records matching one query and mints hit references for them.
+    fn lookup(
+        &self,
+        q: &Query,
+        requester: &NodeId,
+        now: i64,
+        effects: &mut Batch,
+    ) -> Result<Vec<pb::Hit>, ServiceError> {
+        let mut prefix = q.key.clone();
+        prefix.push(0);
+        let entries = self
+            .store
+            .scan_prefix(q.tree, &prefix, MAX_HITS_PER_ITEM * 4)
+            .map_err(|e| self.fail(e))?;
+        let mut hits = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (k, _) in entries {
+            let Some((case_id, person)) = parse_index_entry(prefix.len(), &k) else {
+                continue;
+            };
+            if !seen.insert((case_id.clone(), person)) {
+                continue;
+            }
+            // The case record is the commit point of an import: skip dangling index entries.
+            let Some(raw) = self
+                .store
+                .get(Tree::Cases, case_id.as_bytes())
+                .map_err(|e| self.fail(e))?
+            else {
+                continue;
+            };
+            let Ok(case) = serde_json::from_slice::<Case>(&raw) else {
+                continue;
+            };
+            let reference = self.hit_reference(&case_id, person, requester);
+            let target = serde_json::json!({
+                "case": case_id, "person": person, "requester": requester.as_str(), "issued_ms": now,
+            });
+            effects.put(
+                Tree::Hits,
+                reference.as_bytes().to_vec(),
+                target.to_string().into_bytes(),
+            );
+            hits.push(pb::Hit {
+                hit_reference: reference,
+                iccs_code: case.iccs_code,
+                case_year: case.year,
+                match_band: "exact".into(),
+            });
+            if hits.len() == MAX_HITS_PER_ITEM {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+
+    /// `h1_` + base64url(HMAC-SHA-256(node secret, case ‖ 0 ‖ person ‖ requester)[..16]).
+    fn hit_reference(&self, case_id: &str, person: u32, requester: &NodeId) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.node_secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(case_id.as_bytes());
+        mac.update(&[0]);
+        mac.update(&person.to_be_bytes());
+        mac.update(requester.as_str().as_bytes());
+        let tag = mac.finalize().into_bytes();
+        format!("h1_{}", URL_SAFE_NO_PAD.encode(&tag[..16]))
+    }
+
+    /// Pins a peer from its signed directory entry (Admin).
+    pub async fn add_peer(
+        &self,
+        user: &str,
+        entry: SignedEnvelope,
+    ) -> Result<Arc<identity::Peer>, ServiceError> {
+        self.ensure_serving()?;
+        let peer = identity::verify_entry(&entry)
+            .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
+        if &peer.node_id == self.id() {
+            return Err(ServiceError::InvalidArgument(
+                "that is this node's own entry".into(),
+            ));
+        }
+        let mut effects = Batch::new();
+        effects.put(
+            Tree::Peers,
+            peer.node_id.as_str().as_bytes().to_vec(),
+            entry.encode_to_vec(),
+        );
+        let record = self.local_record(user, "add_peer", peer.node_id.as_str());
+        self.record(record, effects).await?;
+        let id = peer.node_id.clone();
+        self.federation.forget(&id);
+        self.peers.insert(peer);
+        self.peers.get(&id).ok_or(ServiceError::Internal)
+    }
+
+    /// Adds or replaces (by id and version) an agreement (Admin).
+    pub async fn add_agreement(&self, user: &str, json: &str) -> Result<Agreement, ServiceError> {
+        self.ensure_serving()?;
+        let agreement =
+            Agreement::parse(json).map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
+        let Some(peer) = agreement.peer_of(self.id()).cloned() else {
+            return Err(ServiceError::InvalidArgument(format!(
+                "this node ({}) is not a party",
+                self.id()
+            )));
+        };
+        let key = format!("{}\0{:010}", agreement.id, agreement.version);
+        let mut effects = Batch::new();
+        let canonical = serde_json::to_string(&agreement).map_err(|_| ServiceError::Internal)?;
+        effects.put(Tree::Agreements, key.into_bytes(), canonical.into_bytes());
+        let mut record = self.local_record(user, "add_agreement", peer.as_str());
+        record.agreement = format!("{}@{}", agreement.id, agreement.version);
+        self.record(record, effects).await?;
+        let mut all = self.agreements.write().unwrap_or_else(|p| p.into_inner());
+        all.retain(|a| !(a.id == agreement.id && a.version == agreement.version));
+        all.push(agreement.clone());
+        Ok(agreement)
+    }
+
+    /// Validates and stores a batch of cases atomically with their index
+    /// entries (Admin). A case id already present is replaced.
+    pub async fn import_cases(
+        &self,
+        user: &str,
+        documents: &[String],
+    ) -> Result<(u64, u64), ServiceError> {
+        self.ensure_serving()?;
+        if documents.len() > self.config.limits.max_import_batch {
+            return Err(ServiceError::InvalidArgument(format!(
+                "at most {} cases per import call",
+                self.config.limits.max_import_batch
+            )));
+        }
+        let mut cases = Vec::with_capacity(documents.len());
+        for (i, doc) in documents.iter().enumerate() {
+            let case = Case::parse(doc)
+                .map_err(|e| ServiceError::InvalidArgument(format!("case[{i}]: {e}")))?;
+            cases.push(case);
+        }
+        let mut effects = Batch::new();
+        let mut persons = 0u64;
+        for case in &cases {
+            if let Some(old) = self
+                .store
+                .get(Tree::Cases, case.id.as_bytes())
+                .map_err(|e| self.fail(e))?
+            {
+                if let Ok(old) = serde_json::from_slice::<Case>(&old) {
+                    let (ids, names) = old.index_keys();
+                    for (p, k) in ids {
+                        effects.delete(Tree::Identifiers, index_entry(&k, &old.id, p));
+                    }
+                    for (p, k) in names {
+                        effects.delete(Tree::Names, index_entry(&k, &old.id, p));
+                    }
+                }
+            }
+            let (ids, names) = case.index_keys();
+            for (p, k) in ids {
+                effects.put(Tree::Identifiers, index_entry(&k, &case.id, p), Vec::new());
+            }
+            for (p, k) in names {
+                effects.put(Tree::Names, index_entry(&k, &case.id, p), Vec::new());
+            }
+            let json = serde_json::to_vec(case).map_err(|_| ServiceError::Internal)?;
+            effects.put(Tree::Cases, case.id.as_bytes().to_vec(), json);
+            persons += case.persons.len() as u64;
+        }
+        let mut record = self.local_record(user, "import_cases", "");
+        record.items = cases.len() as u32;
+        self.record(record, effects).await?;
+        Ok((cases.len() as u64, persons))
+    }
+
+    /// Counts for the Admin status call.
+    pub fn counts(&self) -> Result<(u64, u64), ServiceError> {
+        let cases = self.store.count(Tree::Cases).map_err(|e| self.fail(e))?;
+        let persons = self.store.count(Tree::Names).map_err(|e| self.fail(e))?;
+        Ok((cases, persons))
+    }
+
+    pub(crate) fn local_record(&self, user: &str, action: &str, peer: &str) -> Record {
+        Record {
+            time_ms: now_ms(),
+            direction: "local".into(),
+            user: user.to_owned(),
+            peer: peer.to_owned(),
+            action: action.to_owned(),
+            decision: "done".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Deletes replay-cache entries whose request has expired; returns how many.
+    pub fn prune_nonces(&self) -> Result<usize, ServiceError> {
+        let now = now_ms();
+        let mut batch = Batch::new();
+        for (k, v) in self
+            .store
+            .scan_prefix(Tree::Nonces, b"", 100_000)
+            .map_err(|e| self.fail(e))?
+        {
+            let expiry = <[u8; 8]>::try_from(v.as_slice())
+                .map(i64::from_be_bytes)
+                .unwrap_or(0);
+            if expiry < now {
+                batch.delete(Tree::Nonces, k);
+            }
+        }
+        let n = batch.len();
+        self.store.apply(batch).map_err(|e| self.fail(e))?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_entries_round_trip() {
+        let k = index_entry(b"DGTM:A1", "case-7", 3);
+        assert_eq!(
+            parse_index_entry(b"DGTM:A1\0".len(), &k),
+            Some(("case-7".into(), 3))
+        );
+    }
+}

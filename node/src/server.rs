@@ -1,0 +1,178 @@
+//! Listeners and lifecycle: both ports served until the shutdown future resolves.
+//!
+//! [`run`] takes already-bound listeners and a shutdown future, so tests start
+//! many nodes on `127.0.0.1:0` without sleeps.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use enlace_proto::v1::{admin_server::AdminServer, exchange_server::ExchangeServer};
+use tokio::{net::TcpListener, sync::watch};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{service::interceptor::InterceptedService, transport::Server};
+use tonic_health::{pb::health_server::HealthServer, server::HealthService};
+
+use crate::{
+    identity,
+    node::{now_ms, Node},
+    service::{admin, exchange::Exchange},
+    tls,
+};
+
+/// Largest message accepted on the Admin port (case imports).
+const ADMIN_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The two bound listeners of a node.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Federation port (pinned mTLS).
+    pub peer: TcpListener,
+    /// Admin port.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses of the node's configuration.
+    pub async fn bind(node: &Node) -> std::io::Result<Listeners> {
+        let net = &node.config().network;
+        Ok(Listeners {
+            peer: TcpListener::bind(&net.peer_listen).await?,
+            admin: TcpListener::bind(&net.admin_listen).await?,
+        })
+    }
+    /// The bound addresses (peer, admin).
+    pub fn addrs(&self) -> std::io::Result<(SocketAddr, SocketAddr)> {
+        Ok((self.peer.local_addr()?, self.admin.local_addr()?))
+    }
+}
+
+/// Errors of [`run`].
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// TLS configuration.
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    /// Serving failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    RunError,
+> {
+    Ok(tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(enlace_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?)
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Serves the federation and Admin ports of `node` until `shutdown` resolves,
+/// then stops accepting and lets in-flight calls finish.
+pub async fn run(
+    node: Arc<Node>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let limits = node.config().limits.clone();
+    node.report_serving().await;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let entry = identity::sign_entry(
+        node.signer(),
+        node.id(),
+        &node.config().network.endpoint,
+        node.tls().pin,
+        (&node.config().contact).into(),
+        now_ms(),
+    );
+    let tls_config = Arc::new(tls::server_config(node.tls(), node.peers().clone())?);
+    let (incoming, accept_task) = tls::accept(
+        listeners.peer,
+        tls_config,
+        node.peers().clone(),
+        tls::AcceptLimits {
+            handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
+            max_connections: limits.max_connections,
+        },
+    );
+
+    let base = || {
+        Server::builder()
+            .timeout(limits.request_timeout())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            .tcp_nodelay(true)
+    };
+    let health = || HealthServer::new(HealthService::from_health_reporter(node.health().clone()));
+
+    let exchange = ExchangeServer::new(Exchange::new(node.clone(), entry))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+    let peer_server = base()
+        .add_service(exchange)
+        .add_service(health())
+        .add_service(reflection()?)
+        .serve_with_incoming_shutdown(ReceiverStream::new(incoming), stopped(stop_rx.clone()));
+
+    let users = node.config().users.clone();
+    let admin_service = AdminServer::new(admin::Admin::new(node.clone()))
+        .max_decoding_message_size(ADMIN_MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(ADMIN_MAX_MESSAGE_BYTES);
+    let admin_server = base()
+        .add_service(InterceptedService::new(
+            admin_service,
+            move |mut req: tonic::Request<()>| {
+                admin::authenticate(&users, &mut req)?;
+                Ok(req)
+            },
+        ))
+        .add_service(health())
+        .add_service(reflection()?)
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listeners.admin),
+            stopped(stop_rx.clone()),
+        );
+
+    let pruner = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if node.is_serving() {
+                    if let Err(e) = node.prune_nonces() {
+                        tracing::warn!(error = %e, "replay cache pruning");
+                    }
+                }
+            }
+        })
+    };
+
+    tracing::info!(node = %node.id(), "serving");
+    let result = tokio::try_join!(peer_server, admin_server);
+    accept_task.abort();
+    pruner.abort();
+    if let Err(e) = node.store().flush() {
+        tracing::error!(error = %e, "final flush");
+    }
+    tracing::info!(node = %node.id(), "stopped");
+    result.map(|_| ()).map_err(RunError::from)
+}

@@ -1,0 +1,244 @@
+//! `enlace.v1.Admin`, the local operator service (admin port, loopback by default).
+//!
+//! Every call carries `authorization: Bearer <user>:<token>`; the interceptor
+//! admits configured users only and passes the user to the handler, which
+//! checks the role and names the user in the audit record.
+
+use std::{sync::Arc, time::Duration};
+
+use enlace_proto::v1::{self as pb, admin_server};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    config::{token_hash, User, UserRole},
+    error::ServiceError,
+    federation::OutboundSearch,
+    node::Node,
+};
+
+/// The authenticated local user of an Admin call.
+#[derive(Clone, Debug)]
+pub struct AdminUser {
+    /// Name recorded in the audit log.
+    pub name: String,
+    /// Role.
+    pub role: UserRole,
+}
+
+/// Checks the bearer token of an Admin call against the configured users.
+pub fn authenticate(users: &[User], request: &mut Request<()>) -> Result<(), Status> {
+    let denied = || Status::unauthenticated("missing or invalid Admin token");
+    let value = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(denied)?;
+    let token = value.strip_prefix("Bearer ").ok_or_else(denied)?;
+    let (name, secret) = token.split_once(':').ok_or_else(denied)?;
+    let hash = token_hash(secret);
+    let user = users
+        .iter()
+        .find(|u| u.name == name && constant_time_eq(u.token_sha256.as_bytes(), hash.as_bytes()))
+        .ok_or_else(denied)?;
+    request.extensions_mut().insert(AdminUser {
+        name: user.name.clone(),
+        role: user.role,
+    });
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn user<T>(request: &Request<T>, allowed: &[UserRole]) -> Result<AdminUser, Status> {
+    let user = request
+        .extensions()
+        .get::<AdminUser>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("missing or invalid Admin token"))?;
+    if user.role == UserRole::Operator || allowed.contains(&user.role) {
+        Ok(user)
+    } else {
+        Err(ServiceError::PermissionDenied(format!("role {:?} may not do this", user.role)).into())
+    }
+}
+
+/// The Admin service over a node.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    node: Arc<Node>,
+}
+
+impl Admin {
+    /// Serves `node`.
+    pub fn new(node: Arc<Node>) -> Self {
+        Admin { node }
+    }
+}
+
+fn peer_summary(p: &crate::identity::Peer) -> pb::PeerSummary {
+    pb::PeerSummary {
+        node_id: p.node_id.to_string(),
+        endpoint: p.endpoint.clone(),
+        tls_pin_hex: hex::encode(p.tls_pin),
+        key_ids: p.keys.iter().map(|(k, _)| k.clone()).collect(),
+        authority: p.contact.authority.clone(),
+    }
+}
+
+fn agreement_summary(
+    a: &crate::policy::Agreement,
+    me: &crate::identity::NodeId,
+) -> pb::AgreementSummary {
+    pb::AgreementSummary {
+        id: a.id.clone(),
+        version: a.version,
+        peer: a.peer_of(me).map(|p| p.to_string()).unwrap_or_default(),
+        purposes: a.purposes.clone(),
+        query_kinds: a
+            .query_kinds
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect(),
+        valid_from: a.valid_from.clone(),
+        valid_until: a.valid_until.clone(),
+        active: a.in_force(crate::node::now_ms()),
+        instrument: a.instruments.join("; "),
+    }
+}
+
+#[tonic::async_trait]
+impl admin_server::Admin for Admin {
+    async fn status(
+        &self,
+        request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let user = user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let serving = self.node.is_serving();
+        let (cases, persons) = if serving { self.node.counts()? } else { (0, 0) };
+        Ok(Response::new(pb::StatusResponse {
+            node_id: self.node.id().to_string(),
+            serving,
+            cases,
+            persons,
+            peers: self.node.peers().all().len() as u64,
+            agreements: self.node.agreements().len() as u64,
+            audit_records: self.node.audit().len(),
+            user: user.name,
+        }))
+    }
+
+    async fn add_peer(
+        &self,
+        request: Request<pb::AddPeerRequest>,
+    ) -> Result<Response<pb::PeerSummary>, Status> {
+        let user = user(&request, &[])?;
+        let entry = request
+            .into_inner()
+            .entry
+            .ok_or_else(|| Status::invalid_argument("entry is required"))?;
+        let peer = self.node.add_peer(&user.name, entry).await?;
+        Ok(Response::new(peer_summary(&peer)))
+    }
+
+    async fn list_peers(
+        &self,
+        request: Request<pb::ListPeersRequest>,
+    ) -> Result<Response<pb::ListPeersResponse>, Status> {
+        user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let peers = self
+            .node
+            .peers()
+            .all()
+            .iter()
+            .map(|p| peer_summary(p))
+            .collect();
+        Ok(Response::new(pb::ListPeersResponse { peers }))
+    }
+
+    async fn add_agreement(
+        &self,
+        request: Request<pb::AddAgreementRequest>,
+    ) -> Result<Response<pb::AgreementSummary>, Status> {
+        let user = user(&request, &[])?;
+        let a = self
+            .node
+            .add_agreement(&user.name, &request.into_inner().agreement_json)
+            .await?;
+        Ok(Response::new(agreement_summary(&a, self.node.id())))
+    }
+
+    async fn list_agreements(
+        &self,
+        request: Request<pb::ListAgreementsRequest>,
+    ) -> Result<Response<pb::ListAgreementsResponse>, Status> {
+        user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let agreements = self
+            .node
+            .agreements()
+            .iter()
+            .map(|a| agreement_summary(a, self.node.id()))
+            .collect();
+        Ok(Response::new(pb::ListAgreementsResponse { agreements }))
+    }
+
+    async fn import_cases(
+        &self,
+        request: Request<pb::ImportCasesRequest>,
+    ) -> Result<Response<pb::ImportCasesResponse>, Status> {
+        let user = user(&request, &[])?;
+        let (cases, persons) = self
+            .node
+            .import_cases(&user.name, &request.into_inner().case_json)
+            .await?;
+        Ok(Response::new(pb::ImportCasesResponse { cases, persons }))
+    }
+
+    async fn search(
+        &self,
+        request: Request<pb::OutboundSearchRequest>,
+    ) -> Result<Response<pb::OutboundSearchResponse>, Status> {
+        let user = user(&request, &[UserRole::Investigator])?;
+        let r = request.into_inner();
+        let default = self.node.config().limits.search_deadline_ms;
+        let deadline_ms = if r.deadline_ms == 0 {
+            default
+        } else {
+            u64::from(r.deadline_ms).min(60_000)
+        };
+        let peers = self
+            .node
+            .outbound_search(
+                &user.name,
+                OutboundSearch {
+                    purpose: r.purpose,
+                    case_reference: r.case_reference,
+                    official_reference: r.official_reference,
+                    items: r.items,
+                    deadline: Duration::from_millis(deadline_ms),
+                    peers: r.peers,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::OutboundSearchResponse { peers }))
+    }
+
+    async fn audit_tail(
+        &self,
+        request: Request<pb::AuditTailRequest>,
+    ) -> Result<Response<pb::AuditTailResponse>, Status> {
+        user(&request, &[UserRole::Auditor])?;
+        self.node.ensure_serving()?;
+        let limit = request.into_inner().limit.clamp(1, 1000) as usize;
+        let records = self.node.audit().tail(limit).map_err(|e| {
+            tracing::error!(error = %e, "audit tail");
+            Status::from(ServiceError::Internal)
+        })?;
+        let records_json = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .collect();
+        Ok(Response::new(pb::AuditTailResponse { records_json }))
+    }
+}

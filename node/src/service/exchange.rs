@@ -1,0 +1,41 @@
+//! `enlace.v1.Exchange`, the peer-facing service (federation port, pinned mTLS).
+
+use std::sync::Arc;
+
+use enlace_proto::v1::{exchange_server, NodeInfoRequest, SignedEnvelope};
+use tonic::{Request, Response, Status};
+
+use crate::{node::Node, tls::PeerConnection};
+
+/// The Exchange service over a node.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    node: Arc<Node>,
+    entry: SignedEnvelope,
+}
+
+impl Exchange {
+    /// Serves `node`, publishing `entry` (its signed directory entry) in `NodeInfo`.
+    pub fn new(node: Arc<Node>, entry: SignedEnvelope) -> Self {
+        Exchange { node, entry }
+    }
+}
+
+#[tonic::async_trait]
+impl exchange_server::Exchange for Exchange {
+    async fn search(
+        &self,
+        request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        let conn = request.extensions().get::<PeerConnection>().cloned();
+        let envelope = request.into_inner();
+        Ok(Response::new(self.node.search(conn, envelope).await?))
+    }
+
+    async fn node_info(
+        &self,
+        _request: Request<NodeInfoRequest>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        Ok(Response::new(self.entry.clone()))
+    }
+}

@@ -1,0 +1,338 @@
+//! Pinned mutual TLS (TLS 1.3 only) for the federation port.
+//!
+//! Trust is not delegated to certificate authorities: a peer is admitted when
+//! the SHA-256 of its certificate's SubjectPublicKeyInfo is pinned in the
+//! [`PeerRegistry`]. The server refuses unpinned client certificates during the
+//! handshake, so they never reach a handler; the client accepts only the pin of
+//! the peer it meant to reach. Handshake signatures are still verified with the
+//! certificate's key.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use rustls::{
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::{CryptoProvider, WebPkiSupportedAlgorithms},
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime},
+    server::danger::{ClientCertVerified, ClientCertVerifier},
+    CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{mpsc, OwnedSemaphorePermit, Semaphore},
+};
+use tonic::transport::server::Connected;
+
+use crate::identity::{spki_pin, NodeId, PeerRegistry, TlsIdentity};
+
+/// The ALPN protocol for gRPC over HTTP/2.
+const ALPN_H2: &[u8] = b"h2";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
+
+fn unpinned() -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+}
+
+fn pin_of(cert: &CertificateDer<'_>) -> Result<[u8; 32], rustls::Error> {
+    spki_pin(cert).map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))
+}
+
+/// Server side: admits a client certificate only if its key is pinned.
+#[derive(Debug)]
+struct PinnedClients {
+    registry: PeerRegistry,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl std::fmt::Debug for PeerRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerRegistry").finish_non_exhaustive()
+    }
+}
+
+impl ClientCertVerifier for PinnedClients {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let pin = pin_of(end_entity)?;
+        match self.registry.by_pin(&pin) {
+            Some(_) => Ok(ClientCertVerified::assertion()),
+            None => Err(unpinned()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // Only TLS 1.3 is offered.
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Client side: accepts only the server whose key has the expected pin.
+#[derive(Debug)]
+struct PinnedServer {
+    pin: [u8; 32],
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if pin_of(end_entity)? == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(unpinned())
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn private_key(identity: &TlsIdentity) -> PrivateKeyDer<'static> {
+    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_pkcs8.clone()))
+}
+
+/// The rustls server configuration of the federation port.
+pub fn server_config(
+    identity: &TlsIdentity,
+    registry: PeerRegistry,
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let verifier = Arc::new(PinnedClients {
+        registry,
+        algorithms: algorithms(),
+    });
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![identity.cert.clone()], private_key(identity))?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(config)
+}
+
+/// The rustls client configuration for calling the peer whose TLS pin is `pin`.
+pub fn client_config(
+    identity: &TlsIdentity,
+    pin: [u8; 32],
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let verifier = Arc::new(PinnedServer {
+        pin,
+        algorithms: algorithms(),
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(vec![identity.cert.clone()], private_key(identity))?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(config)
+}
+
+/// The authenticated identity of a federation connection, available to handlers
+/// as a request extension.
+#[derive(Clone, Debug)]
+pub struct PeerConnection {
+    /// The pinned peer at the other end.
+    pub node: NodeId,
+    /// Its socket address.
+    pub remote: SocketAddr,
+}
+
+/// A TLS connection from a pinned peer.
+pub struct PeerStream {
+    inner: tokio_rustls::server::TlsStream<TcpStream>,
+    info: PeerConnection,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connected for PeerStream {
+    type ConnectInfo = PeerConnection;
+    fn connect_info(&self) -> PeerConnection {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for PeerStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PeerStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Limits of the TLS accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct AcceptLimits {
+    /// Time allowed for a TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Connections open at once; further ones wait in the kernel backlog.
+    pub max_connections: usize,
+}
+
+/// Accepts TCP connections, completes pinned TLS handshakes concurrently and
+/// yields the admitted connections. Runs until the receiver is dropped.
+pub fn accept(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    registry: PeerRegistry,
+    limits: AcceptLimits,
+) -> (
+    mpsc::Receiver<Result<PeerStream, io::Error>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(64);
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let (tcp, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = tx.closed() => return,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let registry = registry.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
+                    .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::info!(%remote, error = %e, "TLS handshake refused");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let node = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .and_then(|leaf| spki_pin(leaf).ok())
+                    .and_then(|pin| registry.by_pin(&pin));
+                let Some(node) = node else {
+                    // The verifier admitted it, so the peer was removed meanwhile.
+                    tracing::info!(%remote, "peer no longer pinned after handshake");
+                    return;
+                };
+                tracing::debug!(%remote, peer = %node, "peer connected");
+                let stream = PeerStream {
+                    inner: tls,
+                    info: PeerConnection { node, remote },
+                    _permit: permit,
+                };
+                let _ = tx.send(Ok(stream)).await;
+            });
+        }
+    });
+    (rx, task)
+}
