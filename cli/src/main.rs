@@ -1,1 +1,291 @@
-fn main() {}
+//! `enlace`: the operator, investigator and auditor tool for Enlace nodes, and
+//! the local federation demo.
+//!
+//! Commands that act on a running node talk to its Admin API (address from the
+//! node's `enlace.toml`, token from `keys/admin.token` or `--token`).
+
+mod client;
+mod demo;
+mod output;
+mod synth;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+use enlace_node::{
+    config::{self, Contact, Home, InitOptions},
+    identity::NodeId,
+    node::now_ms,
+};
+
+/// Enlace: signed, agreement-checked, audited case exchange between national authorities.
+#[derive(Parser)]
+#[command(name = "enlace", version, about, propagate_version = true)]
+struct Cli {
+    /// The node directory (created by `enlace init`).
+    #[arg(long, global = true, env = "ENLACE_HOME")]
+    home: Option<PathBuf>,
+    /// Admin token (`user:secret`); defaults to the node's keys/admin.token.
+    #[arg(long, global = true, env = "ENLACE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a node directory: keys, TLS certificate, configuration, signed directory entry.
+    Init(InitArgs),
+    /// Run the node in the foreground (same as `enlace-node --home DIR`).
+    Node,
+    /// Show the node's status.
+    Status,
+    /// Pinned peers.
+    #[command(subcommand)]
+    Peer(PeerCmd),
+    /// Information-sharing agreements.
+    #[command(subcommand)]
+    Agreement(AgreementCmd),
+    /// Case records.
+    #[command(subcommand)]
+    Case(CaseCmd),
+    /// Step-1 hit/no-hit search across every peer whose agreement permits it.
+    Search(SearchArgs),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Run a local three-country federation (MEX, GTM, COL) end to end.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Node id: ISO 3166-1 alpha-3, optionally with -AGENCY (MEX, MEX-FGR).
+    #[arg(long)]
+    node_id: String,
+    /// Federation (peer) listen address.
+    #[arg(long, default_value = "127.0.0.1:7100")]
+    peer_listen: String,
+    /// Admin listen address (keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:7101")]
+    admin_listen: String,
+    /// Endpoint peers dial, published in the directory entry (default: peer-listen).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// National authority (point of contact).
+    #[arg(long, default_value = "")]
+    authority: String,
+    /// Contact e-mail.
+    #[arg(long, default_value = "")]
+    email: String,
+    /// Contact phone.
+    #[arg(long, default_value = "")]
+    phone: String,
+}
+
+#[derive(Subcommand)]
+enum PeerCmd {
+    /// Verify a peer's signed directory entry file and pin it.
+    Add {
+        /// The peer's directory-entry.json.
+        entry: PathBuf,
+    },
+    /// List pinned peers.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AgreementCmd {
+    /// Load an agreement document (JSON, see docs/agreements.md).
+    Add {
+        /// The agreement file.
+        file: PathBuf,
+    },
+    /// List agreements.
+    List,
+}
+
+#[derive(Subcommand)]
+enum CaseCmd {
+    /// Add one case (a JSON document, see docs/data-model.md; `-` reads stdin).
+    Add {
+        /// The case file.
+        file: PathBuf,
+    },
+    /// Import cases from a JSON-lines file (one case per line).
+    Import {
+        /// The JSON-lines file.
+        file: PathBuf,
+        /// Cases per durable batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Import the valid lines even if some are invalid (they are reported).
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// Purpose code (investigation, prosecution, victim_identification, missing_persons).
+    #[arg(long, default_value = "investigation")]
+    purpose: String,
+    /// Your case reference.
+    #[arg(long, default_value = "")]
+    case_ref: String,
+    /// Your pseudonymous official reference.
+    #[arg(long, default_value = "")]
+    official: String,
+    /// Document as ISSUER:NUMBER (e.g. GTM:A1234567); repeatable.
+    #[arg(long)]
+    document: Vec<String>,
+    /// Phone in international form; repeatable.
+    #[arg(long)]
+    phone: Vec<String>,
+    /// E-mail; repeatable.
+    #[arg(long)]
+    email: Vec<String>,
+    /// Name and birth date as "GIVEN NAMES/SURNAMES/YYYY-MM-DD"; repeatable.
+    #[arg(long)]
+    name: Vec<String>,
+    /// Only these peers (default: every peer with an agreement).
+    #[arg(long)]
+    peer: Vec<String>,
+    /// Deadline for the whole fan-out, milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    deadline_ms: u32,
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Show the newest audit records (no personal data is ever recorded).
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+fn home(cli: &Cli) -> anyhow::Result<Home> {
+    match &cli.home {
+        Some(h) => Ok(Home::new(h)),
+        None => bail!("no node directory: pass --home DIR or set ENLACE_HOME"),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Init(a) => {
+            let root = home(&cli)?;
+            let opts = InitOptions {
+                node_id: NodeId::parse(&a.node_id)?,
+                peer_listen: a.peer_listen.clone(),
+                admin_listen: a.admin_listen.clone(),
+                endpoint: a.endpoint.clone(),
+                contact: Contact {
+                    authority: a.authority.clone(),
+                    email: a.email.clone(),
+                    phone: a.phone.clone(),
+                },
+            };
+            let done = config::init(root.root(), &opts, now_ms())?;
+            output::init(&cli_out(&cli), &done)?;
+            Ok(())
+        }
+        Command::Node => {
+            enlace_node::init_tracing();
+            enlace_node::serve_home(&home(&cli)?).await
+        }
+        Command::Demo(args) => demo::run(args.clone(), cli.json).await,
+        _ => {
+            let home = home(&cli)?;
+            let mut admin = client::connect(&home, cli.token.as_deref()).await?;
+            let out = cli_out(&cli);
+            match &cli.command {
+                Command::Status => output::status(&out, &client::status(&mut admin).await?),
+                Command::Peer(PeerCmd::Add { entry }) => {
+                    let text = std::fs::read_to_string(entry)
+                        .with_context(|| format!("reading {}", entry.display()))?;
+                    output::peer(&out, &client::add_peer(&mut admin, &text).await?)
+                }
+                Command::Peer(PeerCmd::List) => {
+                    output::peers(&out, &client::list_peers(&mut admin).await?)
+                }
+                Command::Agreement(AgreementCmd::Add { file }) => {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    output::agreement(&out, &client::add_agreement(&mut admin, &text).await?)
+                }
+                Command::Agreement(AgreementCmd::List) => {
+                    output::agreements(&out, &client::list_agreements(&mut admin).await?)
+                }
+                Command::Case(CaseCmd::Add { file }) => {
+                    let text = client::read_input(file)?;
+                    let r = client::import(&mut admin, vec![text]).await?;
+                    output::imported(&out, r.cases, r.persons, 0)
+                }
+                Command::Case(CaseCmd::Import {
+                    file,
+                    batch,
+                    skip_invalid,
+                }) => {
+                    let (cases, persons, skipped) =
+                        client::import_file(&mut admin, file, *batch, *skip_invalid, !cli.json)
+                            .await?;
+                    output::imported(&out, cases, persons, skipped)
+                }
+                Command::Search(a) => {
+                    let items = client::items(&a.document, &a.phone, &a.email, &a.name)?;
+                    let r = client::search(
+                        &mut admin,
+                        enlace_proto::v1::OutboundSearchRequest {
+                            purpose: a.purpose.clone(),
+                            case_reference: a.case_ref.clone(),
+                            official_reference: a.official.clone(),
+                            items: items.clone(),
+                            deadline_ms: a.deadline_ms,
+                            peers: a.peer.clone(),
+                        },
+                    )
+                    .await?;
+                    output::search(&out, &items, &r)
+                }
+                Command::Audit(AuditCmd::Tail { limit }) => {
+                    output::audit(&out, &client::audit_tail(&mut admin, *limit).await?)
+                }
+                Command::Init(_) | Command::Node | Command::Demo(_) => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+}
+
+fn cli_out(cli: &Cli) -> output::Out {
+    output::Out { json: cli.json }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("enlace: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("enlace: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

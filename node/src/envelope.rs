@@ -337,4 +337,181 @@ mod tests {
             proptest::prop_assert_eq!(verify(&env, SEARCH_REQUEST, |_| Some(key)), Err(VerifyError::BadSignature));
         }
     }
+
+    /// The known-answer vectors shared with non-Rust implementations
+    /// (`interop/vectors/envelope.json`, checked in Python by
+    /// `interop/check_vectors.py`).
+    #[test]
+    fn known_answer_vectors() {
+        use prost::Message as _;
+        use serde_json::Value;
+
+        fn s<'a>(v: &'a Value, field: &str) -> &'a str {
+            v[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("vector field {field} is not a string"))
+        }
+        fn h(v: &Value, field: &str) -> Vec<u8> {
+            hex::decode(s(v, field)).expect("vector field is hex")
+        }
+        fn static_type(ty: &str) -> &'static str {
+            match ty {
+                SEARCH_REQUEST => SEARCH_REQUEST,
+                SEARCH_RESPONSE => SEARCH_RESPONSE,
+                DIRECTORY_ENTRY => DIRECTORY_ENTRY,
+                other => panic!("unexpected payload type {other:?} in vectors"),
+            }
+        }
+
+        let doc: Value = serde_json::from_str(include_str!("../../interop/vectors/envelope.json"))
+            .expect("vectors are JSON");
+        assert_eq!(doc["format"], "enlace-envelope-vectors");
+        assert_eq!(doc["version"], 1);
+        assert_eq!(doc["max_payload_bytes"], MAX_PAYLOAD_BYTES);
+
+        for v in doc["pae_examples"].as_array().expect("pae_examples") {
+            let p = pae(s(v, "payload_type"), &h(v, "payload_hex"));
+            assert_eq!(hex::encode(&p), s(v, "pae_hex"), "{}", s(v, "name"));
+            assert_eq!(p, s(v, "pae_text").as_bytes(), "{}", s(v, "name"));
+        }
+
+        for v in doc["ed25519_rfc8032"].as_array().expect("ed25519_rfc8032") {
+            let seed: [u8; 32] = h(v, "seed_hex").try_into().expect("32-byte seed");
+            let key = SigningKey::from_bytes(&seed);
+            assert_eq!(
+                hex::encode(key.verifying_key().as_bytes()),
+                s(v, "public_key_hex")
+            );
+            assert_eq!(
+                hex::encode(key.sign(&h(v, "message_hex")).to_bytes()),
+                s(v, "signature_hex")
+            );
+        }
+
+        for p in doc["small_order_public_keys"]
+            .as_array()
+            .expect("small_order_public_keys")
+        {
+            let bytes = hex::decode(p.as_str().expect("hex string")).expect("hex");
+            assert_eq!(parse_public_key(&bytes), Err(VerifyError::WeakKey), "{p}");
+        }
+
+        let positives = doc["positive"].as_array().expect("positive");
+        assert!(!positives.is_empty());
+        for v in positives {
+            let name = s(v, "name");
+            let seed: [u8; 32] = h(v, "seed_hex").try_into().expect("32-byte seed");
+            let signer = Signer::new(SigningKey::from_bytes(&seed));
+            let public = signer.verifying_key();
+            assert_eq!(
+                hex::encode(public.as_bytes()),
+                s(v, "public_key_hex"),
+                "{name}"
+            );
+            assert_eq!(signer.key_id(), s(v, "key_id"), "{name}");
+            assert_eq!(key_id(&public), s(v, "key_id"), "{name}");
+
+            let ty = s(v, "payload_type");
+            let payload = h(v, "payload_hex");
+            assert_eq!(hex::encode(pae(ty, &payload)), s(v, "pae_hex"), "{name}");
+
+            let env = signer.seal(ty, payload.clone());
+            assert_eq!(env.signatures.len(), 1, "{name}");
+            assert_eq!(
+                hex::encode(&env.signatures[0].sig),
+                s(v, "signature_hex"),
+                "{name}"
+            );
+            assert_eq!(env.signatures[0].key_id, s(v, "key_id"), "{name}");
+            assert_eq!(
+                hex::encode(env.encode_to_vec()),
+                s(v, "envelope_hex"),
+                "{name}"
+            );
+            let decoded =
+                SignedEnvelope::decode(h(v, "envelope_hex").as_slice()).expect("envelope decodes");
+            assert_eq!(decoded, env, "{name}");
+
+            // The hand-encoded payloads are canonical prost encodings.
+            if ty == SEARCH_REQUEST {
+                let req = pb::SearchRequest::decode(payload.as_slice()).expect("payload decodes");
+                assert_eq!(
+                    req.encode_to_vec(),
+                    payload,
+                    "{name}: payload not canonical"
+                );
+                let want = &v["payload_decoded"];
+                assert_eq!(
+                    req.header.as_ref().map(|hd| hd.request_id.as_str()),
+                    want["header"]["request_id"].as_str(),
+                    "{name}"
+                );
+                assert_eq!(
+                    req.items.len(),
+                    want["items"].as_array().map_or(0, Vec::len),
+                    "{name}"
+                );
+            }
+
+            let expected = static_type(ty);
+            let found = |kid: &str| (kid == key_id(&public)).then_some(public);
+            assert_eq!(
+                verify(&decoded, expected, found).as_deref(),
+                Ok(s(v, "key_id")),
+                "{name}"
+            );
+        }
+
+        let negatives = doc["negative"].as_array().expect("negative");
+        assert!(!negatives.is_empty());
+        for v in negatives {
+            let name = s(v, "name");
+            let signatures: Vec<pb::Signature> = v["signatures"]
+                .as_array()
+                .expect("signatures")
+                .iter()
+                .map(|sig| pb::Signature {
+                    key_id: s(sig, "key_id").to_owned(),
+                    sig: h(sig, "sig_hex"),
+                })
+                .collect();
+            let env = SignedEnvelope {
+                payload: h(v, "payload_hex"),
+                payload_type: s(v, "payload_type").to_owned(),
+                signatures,
+            };
+            assert_eq!(
+                hex::encode(env.encode_to_vec()),
+                s(v, "envelope_hex"),
+                "{name}"
+            );
+            let decoded =
+                SignedEnvelope::decode(h(v, "envelope_hex").as_slice()).expect("envelope decodes");
+            assert_eq!(decoded, env, "{name}");
+
+            // Weak keys are deliberately built without `parse_public_key`, so
+            // that `verify` itself must refuse them.
+            let pk: [u8; 32] = h(v, "public_key_hex").try_into().expect("32-byte key");
+            let public = VerifyingKey::from_bytes(&pk).expect("a curve point");
+            let found = |kid: &str| (kid == key_id(&public)).then_some(public);
+            let err = verify(&decoded, static_type(s(v, "expected_type")), found).expect_err(name);
+            let variant = match &err {
+                VerifyError::SignatureCount(n) => {
+                    assert_eq!(*n, env.signatures.len(), "{name}");
+                    "SignatureCount"
+                }
+                VerifyError::WrongPayloadType { found, expected } => {
+                    assert_eq!(found, &env.payload_type, "{name}");
+                    assert_eq!(*expected, s(v, "expected_type"), "{name}");
+                    "WrongPayloadType"
+                }
+                VerifyError::PayloadTooLarge(_) => "PayloadTooLarge",
+                VerifyError::UnknownKey => "UnknownKey",
+                VerifyError::MalformedSignature => "MalformedSignature",
+                VerifyError::BadSignature => "BadSignature",
+                VerifyError::WeakKey => "WeakKey",
+            };
+            assert_eq!(variant, s(v, "expected_error"), "{name}: {err}");
+        }
+    }
 }

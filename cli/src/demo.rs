@@ -1,0 +1,383 @@
+//! `enlace demo`: three real nodes (MEX, GTM, COL) on loopback, each with its
+//! own directory, keys, certificate and sled store; pinned to each other through
+//! their signed directory entries; agreements MEX–GTM and GTM–COL (and a
+//! MEX–COL one that only MEX has loaded); synthetic cases with planted
+//! cross-border overlaps; searches through the Admin API; receipts verified.
+
+use std::{path::PathBuf, sync::Arc, time::Instant};
+
+use anyhow::{bail, Context as _};
+use enlace_node::{
+    config::{self, Contact, Home, InitOptions},
+    identity::NodeId,
+    node::now_ms,
+    server::{self, Listeners},
+    Node,
+};
+use enlace_proto::v1::{self as pb, PeerOutcome};
+use serde_json::json;
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{
+    client::{self, Admin},
+    output,
+    synth::{self, Planted},
+};
+
+/// Options of the demo.
+#[derive(clap::Args, Clone)]
+pub(crate) struct DemoArgs {
+    /// Keep the node directories here (must not exist yet); default: a temporary directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Synthetic cases per country.
+    #[arg(long, default_value_t = 2000)]
+    cases: usize,
+}
+
+const NODES: [(&str, &str); 3] = [
+    (
+        "MEX",
+        "Fiscalía General de la República — Fiscalía Especializada en Trata de Personas",
+    ),
+    (
+        "GTM",
+        "Ministerio Público — Fiscalía contra la Trata de Personas",
+    ),
+    (
+        "COL",
+        "Fiscalía General de la Nación — Grupo contra la Trata de Personas",
+    ),
+];
+
+struct DemoNode {
+    id: &'static str,
+    home: Home,
+    node: Arc<Node>,
+    admin: Admin,
+    task: tokio::task::JoinHandle<Result<(), server::RunError>>,
+}
+
+fn agreement(a: &str, b: &str, instrument: &str, kinds: &[&str]) -> String {
+    json!({
+        "id": format!("{a}-{b}-TIP-2025"),
+        "version": 1,
+        "parties": [a, b],
+        "instruments": [instrument, "Inter-American Convention on Mutual Assistance in Criminal Matters (1992)"],
+        "purposes": ["investigation", "prosecution", "victim_identification"],
+        "query_kinds": kinds,
+        "valid_from": "2025-01-01",
+        "valid_until": "2029-12-31",
+    })
+    .to_string()
+}
+
+fn step(n: u32, text: &str) {
+    println!("\n[{n}] {text}");
+}
+
+/// Runs the demo; returns an error (non-zero exit) if anything does not behave as designed.
+pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let temp;
+    let base = match &args.dir {
+        Some(d) => {
+            if d.exists() {
+                bail!("{} already exists; choose a new directory", d.display());
+            }
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new().prefix("enlace-demo-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    println!(
+        "Enlace demo: a local federation of three national nodes (data in {})",
+        base.display()
+    );
+
+    step(
+        1,
+        "Creating and starting nodes MEX, GTM and COL (keys, TLS certificates, sled stores)",
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut nodes = Vec::new();
+    for (id, authority) in NODES {
+        let listeners = Listeners {
+            peer: TcpListener::bind("127.0.0.1:0").await?,
+            admin: TcpListener::bind("127.0.0.1:0").await?,
+        };
+        let (peer_addr, admin_addr) = listeners.addrs()?;
+        let init = config::init(
+            &base.join(id.to_lowercase()),
+            &InitOptions {
+                node_id: NodeId::parse(id)?,
+                peer_listen: peer_addr.to_string(),
+                admin_listen: admin_addr.to_string(),
+                endpoint: None,
+                contact: Contact {
+                    authority: authority.into(),
+                    email: format!("enlace@{}.example", id.to_lowercase()),
+                    phone: String::new(),
+                },
+            },
+            now_ms(),
+        )?;
+        let node = Node::open(&init.home)?;
+        let mut rx = stop_rx.clone();
+        let task = tokio::spawn(server::run(node.clone(), listeners, async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+        let admin = client::connect_addr(&admin_addr.to_string(), init.admin_token.clone()).await?;
+        println!("    {id}: federation port {peer_addr}, admin port {admin_addr}");
+        nodes.push(DemoNode {
+            id,
+            home: init.home,
+            node,
+            admin,
+            task,
+        });
+    }
+
+    step(
+        2,
+        "Pinning peers from their signed directory entries (TLS key pin + signing key)",
+    );
+    let entries: Vec<(&str, String)> = nodes
+        .iter()
+        .map(|n| Ok((n.id, std::fs::read_to_string(n.home.entry())?)))
+        .collect::<std::io::Result<_>>()?;
+    for n in nodes.iter_mut() {
+        for (id, entry) in &entries {
+            if *id != n.id {
+                client::add_peer(&mut n.admin, entry).await?;
+            }
+        }
+        println!(
+            "    {} pinned {}",
+            n.id,
+            entries
+                .iter()
+                .filter(|(i, _)| *i != n.id)
+                .map(|(i, _)| *i)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    step(3, "Loading information-sharing agreements");
+    let mex_gtm = agreement(
+        "MEX",
+        "GTM",
+        "Memorandum of Understanding MEX–GTM against trafficking in persons (2025)",
+        &["identifier", "name_dob"],
+    );
+    let gtm_col = agreement(
+        "GTM",
+        "COL",
+        "Memorandum of Understanding GTM–COL against trafficking in persons (2025)",
+        &["identifier"],
+    );
+    let mex_col = agreement(
+        "MEX",
+        "COL",
+        "Draft Memorandum of Understanding MEX–COL (not yet signed by COL)",
+        &["identifier"],
+    );
+    let by_id = |nodes: &mut Vec<DemoNode>, id: &str| {
+        nodes
+            .iter_mut()
+            .position(|n| n.id == id)
+            .expect("demo node exists")
+    };
+    for (doc, parties) in [
+        (&mex_gtm, ["MEX", "GTM"].as_slice()),
+        (&gtm_col, ["GTM", "COL"].as_slice()),
+        (&mex_col, ["MEX"].as_slice()),
+    ] {
+        for p in parties {
+            let i = by_id(&mut nodes, p);
+            let a = client::add_agreement(&mut nodes[i].admin, doc).await?;
+            println!(
+                "    {p}: agreement {} with {} for {}",
+                a.id,
+                a.peer,
+                a.purposes.join(", ")
+            );
+        }
+    }
+    println!("    (COL has NOT loaded MEX-COL-TIP-2025: its queries from MEX must be refused)");
+
+    step(
+        4,
+        &format!(
+            "Importing synthetic case records ({} per country, plus planted cross-border overlaps)",
+            args.cases
+        ),
+    );
+    for (k, n) in nodes.iter_mut().enumerate() {
+        let mut docs: Vec<String> = synth::cases(n.id, args.cases, 1000 + k as u64)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        docs.extend(synth::planted(n.id).iter().map(|c| c.to_string()));
+        let t = Instant::now();
+        let (mut cases, mut persons) = (0, 0);
+        for chunk in docs.chunks(500) {
+            let r = client::import(&mut n.admin, chunk.to_vec()).await?;
+            cases += r.cases;
+            persons += r.persons;
+        }
+        println!(
+            "    {}: {cases} cases, {persons} persons in {:.1} s",
+            n.id,
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    step(
+        5,
+        "MEX investigator searches: a Guatemalan passport, a phone, and a name with date of birth",
+    );
+    let items = client::items(
+        &[format!("{}:{}", Planted::PASSPORT.0, Planted::PASSPORT.1)],
+        &[Planted::PHONE.to_owned()],
+        &[],
+        &[format!(
+            "{}/{}/{}",
+            Planted::NAME.0,
+            Planted::NAME.1,
+            Planted::NAME.2
+        )],
+    )?;
+    let mex = by_id(&mut nodes, "MEX");
+    let mex_result = client::search(
+        &mut nodes[mex].admin,
+        pb::OutboundSearchRequest {
+            purpose: "investigation".into(),
+            case_reference: "MEX-FGR-2026-00312".into(),
+            official_reference: "mex-inv-0007".into(),
+            items: items.clone(),
+            deadline_ms: 5_000,
+            peers: vec![],
+        },
+    )
+    .await?;
+    output::search_table(&items, &mex_result);
+
+    step(
+        6,
+        "GTM investigator searches the same phone (GTM has agreements with MEX and COL)",
+    );
+    let phone_items = client::items(&[], &[Planted::PHONE.to_owned()], &[], &[])?;
+    let gtm = by_id(&mut nodes, "GTM");
+    let gtm_result = client::search(
+        &mut nodes[gtm].admin,
+        pb::OutboundSearchRequest {
+            purpose: "investigation".into(),
+            case_reference: "GTM-MP-2025-00871".into(),
+            official_reference: "gtm-inv-0031".into(),
+            items: phone_items.clone(),
+            deadline_ms: 5_000,
+            peers: vec![],
+        },
+    )
+    .await?;
+    output::search_table(&phone_items, &gtm_result);
+
+    step(7, "Verifying the signed receipts each requester stored");
+    let mut verified = 0;
+    for (who, result) in [("MEX", &mex_result), ("GTM", &gtm_result)] {
+        let i = by_id(&mut nodes, who);
+        for p in result
+            .peers
+            .iter()
+            .filter(|p| p.outcome() == PeerOutcome::Answered)
+        {
+            let (peer, response) = nodes[i]
+                .node
+                .verify_receipt(&p.receipt_id)
+                .map_err(|e| anyhow::anyhow!("{who}'s receipt from {}: {e}", p.peer))?;
+            let index = response
+                .header
+                .and_then(|h| h.receipt)
+                .map_or(0, |r| r.index);
+            println!("    {who} holds a receipt signed by {peer}: request {} recorded at {peer}'s audit index {index}", p.request_id);
+            verified += 1;
+        }
+    }
+
+    step(
+        8,
+        "COL's audit log: the refused MEX query is recorded (no personal data)",
+    );
+    let col = by_id(&mut nodes, "COL");
+    let tail = client::audit_tail(&mut nodes[col].admin, 3).await?;
+    output::audit_table(&tail);
+    for n in &nodes {
+        let count = n
+            .node
+            .audit()
+            .verify()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", n.id))?;
+        println!("    {}: audit chain verified ({count} records)", n.id);
+    }
+
+    // The demo checks its own story, so a regression fails it (non-zero exit).
+    let outcome = |r: &pb::OutboundSearchResponse, peer: &str| {
+        r.peers.iter().find(|p| p.peer == peer).map(|p| p.outcome())
+    };
+    let hits = |r: &pb::OutboundSearchResponse, peer: &str| {
+        r.peers
+            .iter()
+            .find(|p| p.peer == peer)
+            .map(|p| p.results.iter().filter(|x| x.hit).count())
+            .unwrap_or(0)
+    };
+    let expectations = [
+        (
+            "MEX→GTM answered",
+            outcome(&mex_result, "GTM") == Some(PeerOutcome::Answered),
+        ),
+        (
+            "MEX→GTM: passport and name hit",
+            hits(&mex_result, "GTM") == 2,
+        ),
+        (
+            "MEX→COL refused by COL",
+            outcome(&mex_result, "COL") == Some(PeerOutcome::Refused),
+        ),
+        ("GTM→COL phone hit", hits(&gtm_result, "COL") == 1),
+        ("GTM→MEX phone hit", hits(&gtm_result, "MEX") == 1),
+        ("receipts verified", verified == 3),
+    ];
+    let failed: Vec<_> = expectations
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(what, _)| *what)
+        .collect();
+
+    step(9, "Shutting down");
+    let _ = stop_tx.send(true);
+    for n in nodes {
+        n.task.await.context("node task")??;
+        println!("    {} stopped", n.id);
+    }
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "mex_search": output::search_json(&mex_result),
+                "gtm_search": output::search_json(&gtm_result),
+                "receipts_verified": verified,
+            }))?
+        );
+    }
+    if !failed.is_empty() {
+        bail!("the demo did not behave as designed: {}", failed.join(", "));
+    }
+    println!("\nDemo complete in {:.1} s: hits found across borders, the query without a mutual agreement refused and recorded, every receipt verified.", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Federation scenarios: real nodes, real mutual TLS, real signatures, a sled
+//! directory per node. One test binary; modules by subject.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail the test by panicking
+
+mod audit;
+mod fanout;
+mod rejections;
+mod search;
