@@ -66,7 +66,7 @@ pub(crate) fn init(out: &Out, done: &Initialized) -> anyhow::Result<()> {
 
 pub(crate) fn status(out: &Out, s: &pb::StatusResponse) -> anyhow::Result<()> {
     let v = json!({
-        "node_id": s.node_id, "serving": s.serving, "cases": s.cases, "persons_indexed_by_name": s.persons,
+        "node_id": s.node_id, "serving": s.serving, "cases": s.cases, "persons": s.persons,
         "peers": s.peers, "agreements": s.agreements, "audit_records": s.audit_records, "user": s.user,
     });
     if out.json {
@@ -82,8 +82,8 @@ pub(crate) fn status(out: &Out, s: &pb::StatusResponse) -> anyhow::Result<()> {
         }
     );
     println!(
-        "  cases {}  peers {}  agreements {}  audit records {}",
-        s.cases, s.peers, s.agreements, s.audit_records
+        "  cases {}  persons {}  peers {}  agreements {}  audit records {}",
+        s.cases, s.persons, s.peers, s.agreements, s.audit_records
     );
     println!("  you are {}", s.user);
     Ok(())

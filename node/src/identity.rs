@@ -421,6 +421,19 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn entry_verifier_never_panics(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+                                       sig in proptest::collection::vec(proptest::num::u8::ANY, 0..70)) {
+            let env = SignedEnvelope {
+                payload,
+                payload_type: DIRECTORY_ENTRY.into(),
+                signatures: vec![pb::Signature { key_id: "ed25519:00".into(), sig }],
+            };
+            proptest::prop_assert!(verify_entry(&env).is_err());
+        }
+    }
+
     #[test]
     fn generated_tls_identity_pins_consistently() {
         let dir = tempfile::tempdir().unwrap();

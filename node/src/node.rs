@@ -31,6 +31,10 @@ use crate::{
 /// Names of the gRPC services whose health the node reports.
 pub const SERVICES: [&str; 3] = ["", "enlace.v1.Exchange", "enlace.v1.Admin"];
 
+/// Meta keys of the case and person counters.
+const COUNT_CASES: &[u8] = b"count_cases";
+const COUNT_PERSONS: &[u8] = b"count_persons";
+
 /// Most hits reported per query item.
 const MAX_HITS_PER_ITEM: usize = 16;
 
@@ -195,6 +199,7 @@ pub struct Node {
     agreements: RwLock<Vec<Agreement>>,
     serving: AtomicBool,
     health: HealthReporter,
+    import_lock: tokio::sync::Mutex<()>,
     pub(crate) federation: crate::federation::Clients,
 }
 
@@ -250,6 +255,7 @@ impl Node {
             agreements: RwLock::new(agreements),
             serving: AtomicBool::new(true),
             health,
+            import_lock: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -688,11 +694,20 @@ impl Node {
             )));
         }
         let mut cases = Vec::with_capacity(documents.len());
+        let mut ids = BTreeSet::new();
         for (i, doc) in documents.iter().enumerate() {
             let case = Case::parse(doc)
                 .map_err(|e| ServiceError::InvalidArgument(format!("case[{i}]: {e}")))?;
+            if !ids.insert(case.id.clone()) {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "case[{i}]: id: repeated in this batch"
+                )));
+            }
             cases.push(case);
         }
+        // Imports are serialised so the case and person counters stay exact.
+        let _guard = self.import_lock.lock().await;
+        let (mut case_count, mut person_count) = self.counts()?;
         let mut effects = Batch::new();
         let mut persons = 0u64;
         for case in &cases {
@@ -702,6 +717,8 @@ impl Node {
                 .map_err(|e| self.fail(e))?
             {
                 if let Ok(old) = serde_json::from_slice::<Case>(&old) {
+                    case_count = case_count.saturating_sub(1);
+                    person_count = person_count.saturating_sub(old.persons.len() as u64);
                     let (ids, names) = old.index_keys();
                     for (p, k) in ids {
                         effects.delete(Tree::Identifiers, index_entry(&k, &old.id, p));
@@ -722,17 +739,32 @@ impl Node {
             effects.put(Tree::Cases, case.id.as_bytes().to_vec(), json);
             persons += case.persons.len() as u64;
         }
+        case_count += cases.len() as u64;
+        person_count += persons;
+        effects.put(
+            Tree::Meta,
+            COUNT_CASES.to_vec(),
+            case_count.to_be_bytes().to_vec(),
+        );
+        effects.put(
+            Tree::Meta,
+            COUNT_PERSONS.to_vec(),
+            person_count.to_be_bytes().to_vec(),
+        );
         let mut record = self.local_record(user, "import_cases", "");
         record.items = cases.len() as u32;
         self.record(record, effects).await?;
         Ok((cases.len() as u64, persons))
     }
 
-    /// Counts for the Admin status call.
+    /// Number of cases and of persons held (maintained by imports).
     pub fn counts(&self) -> Result<(u64, u64), ServiceError> {
-        let cases = self.store.count(Tree::Cases).map_err(|e| self.fail(e))?;
-        let persons = self.store.count(Tree::Names).map_err(|e| self.fail(e))?;
-        Ok((cases, persons))
+        let read = |key: &[u8]| -> Result<u64, ServiceError> {
+            let v = self.store.get(Tree::Meta, key).map_err(|e| self.fail(e))?;
+            Ok(v.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes))
+        };
+        Ok((read(COUNT_CASES)?, read(COUNT_PERSONS)?))
     }
 
     pub(crate) fn local_record(&self, user: &str, action: &str, peer: &str) -> Record {
@@ -772,6 +804,30 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn item_parser_never_panics(id in "\\PC{0,70}", value in "\\PC{0,60}", issuer in "[A-Za-z]{0,4}",
+                                    kind in 0i32..6, given in proptest::collection::vec("\\PC{0,12}", 0..10),
+                                    dob in "[0-9-]{0,12}") {
+            let items = vec![
+                pb::QueryItem {
+                    item_id: id.clone(),
+                    kind: Some(query_item::Kind::Identifier(pb::Identifier { kind, value, document_type: String::new(), issuing_country: issuer })),
+                },
+                pb::QueryItem {
+                    item_id: format!("{id}n"),
+                    kind: Some(query_item::Kind::Name(pb::NameAndBirth { given_names: given.clone(), surnames: given, date_of_birth: dob })),
+                },
+            ];
+            let _ = parse_items(&items, 64);
+        }
+
+        #[test]
+        fn index_entry_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64), cut in 0usize..70) {
+            let _ = parse_index_entry(cut, &bytes);
+        }
+    }
 
     #[test]
     fn index_entries_round_trip() {

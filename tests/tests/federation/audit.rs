@@ -193,6 +193,28 @@ async fn admin_requires_a_valid_token_and_role() {
     assert_eq!(status.node_id, "MEX");
     assert_eq!(status.user, "operator");
     assert!(status.serving);
+    // Counters follow imports, and re-importing a case replaces it.
+    let case = sample_case("MEX-C-1", "GTM", "Q1", "+50212345678").to_string();
+    for _ in 0..2 {
+        let r = c
+            .import_cases(pb::ImportCasesRequest {
+                case_json: vec![case.clone()],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((r.cases, r.persons), (1, 2));
+    }
+    let status = c.status(pb::StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!((status.cases, status.persons), (1, 2));
+    let s = c
+        .import_cases(pb::ImportCasesRequest {
+            case_json: vec![case.clone(), case.clone()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().contains("repeated"), "{}", s.message());
     // Bad input gives INVALID_ARGUMENT with the offending field.
     let s = c
         .import_cases(pb::ImportCasesRequest {
