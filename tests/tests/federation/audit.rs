@@ -258,3 +258,65 @@ async fn durable_store_reopens_with_peers_and_agreements() {
     assert_eq!(node.agreements().len(), 1);
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn health_and_reflection_answer_on_both_ports() {
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let fed = Federation::new()
+        .node("MEX")
+        .node("GTM")
+        .start()
+        .await
+        .unwrap();
+    // Peer port: only over pinned mutual TLS.
+    let gtm = enlace_node::identity::verify_entry(&fed.get("GTM").entry).unwrap();
+    let peer_channel =
+        enlace_node::federation::channel(fed.get("MEX").node.tls(), &gtm, Duration::from_secs(5))
+            .unwrap();
+    let admin_channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", fed.get("GTM").admin_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    for channel in [peer_channel, admin_channel] {
+        let mut health = HealthClient::new(channel.clone());
+        for service in ["", "enlace.v1.Exchange", "enlace.v1.Admin"] {
+            let r = health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.status(), ServingStatus::Serving, "{service:?}");
+        }
+        let mut reflection = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = reflection
+            .server_reflection_info(tokio_stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("unexpected reflection answer");
+        };
+        let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+        for expected in [
+            "enlace.v1.Exchange",
+            "enlace.v1.Admin",
+            "grpc.health.v1.Health",
+        ] {
+            assert!(names.contains(&expected), "{names:?}");
+        }
+    }
+    fed.stop().await;
+}
