@@ -279,10 +279,25 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
     if config.users.is_empty() {
         return Err("at least one [[users]] entry is needed for the Admin API".into());
     }
+    let mut names = std::collections::BTreeSet::new();
     for u in &config.users {
-        if u.name.is_empty() || hex::decode(&u.token_sha256).map(|b| b.len()) != Ok(32) {
+        if u.name.is_empty()
+            || u.name.contains(':')
+            || u.name.len() > 64
+            || !names.insert(u.name.as_str())
+        {
             return Err(format!(
-                "user {:?}: token_sha256 must be 64 hex characters",
+                "user {:?}: names are 1 to 64 characters, unique, without ':'",
+                u.name
+            ));
+        }
+        let lower_hex = u.token_sha256.len() == 64
+            && u.token_sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !lower_hex {
+            return Err(format!(
+                "user {:?}: token_sha256 must be 64 lowercase hex characters",
                 u.name
             ));
         }
@@ -455,6 +470,20 @@ mod tests {
         assert!(init(dir.path(), &opts, 1).is_err());
         let token = done.admin_token.split_once(':').unwrap().1;
         assert_eq!(config.users[0].token_sha256, token_hash(token));
+    }
+
+    #[test]
+    fn users_are_checked() {
+        let text = include_str!("../../docs/examples/enlace.toml");
+        let upper = text.replace(
+            "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+            &"A".repeat(64),
+        );
+        assert!(parse_config(&upper).unwrap_err().contains("lowercase"));
+        let dup = text.replace("investigator-1", "operator");
+        assert!(parse_config(&dup).unwrap_err().contains("unique"));
+        let colon = text.replace("investigator-1", "inv:1");
+        assert!(parse_config(&colon).is_err());
     }
 
     #[test]

@@ -25,10 +25,12 @@ use crate::{
 };
 
 /// Opens a lazily-connected channel to a peer over pinned mutual TLS.
+/// Deadlines are per call (`tonic::Request::set_timeout`); `connect_timeout`
+/// bounds the TCP connection only.
 pub fn channel(
     identity: &TlsIdentity,
     peer: &Peer,
-    request_timeout: Duration,
+    connect_timeout: Duration,
 ) -> Result<Channel, rustls::Error> {
     let config = Arc::new(tls::client_config(identity, peer.tls_pin)?);
     let endpoint_addr = peer.endpoint.clone();
@@ -49,13 +51,15 @@ pub fn channel(
     });
     // The URI is not dialled (the connector is); it only names the authority.
     let endpoint = Endpoint::from_static("http://peer.enlace.invalid")
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(request_timeout)
+        .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(false);
     Ok(endpoint.connect_with_connector_lazy(connector))
 }
+
+/// Time allowed to open a TCP connection to a peer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Cached channels to peers, keyed by node id.
 #[derive(Default)]
@@ -65,17 +69,12 @@ pub struct Clients {
 
 impl Clients {
     /// The channel to `peer`, created on first use.
-    fn get(
-        &self,
-        identity: &TlsIdentity,
-        peer: &Peer,
-        timeout: Duration,
-    ) -> Result<Channel, ServiceError> {
+    fn get(&self, identity: &TlsIdentity, peer: &Peer) -> Result<Channel, ServiceError> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = map.get(&peer.node_id) {
             return Ok(c.clone());
         }
-        let c = channel(identity, peer, timeout).map_err(|e| {
+        let c = channel(identity, peer, CONNECT_TIMEOUT).map_err(|e| {
             tracing::error!(error = %e, "client TLS configuration");
             ServiceError::Internal
         })?;
@@ -146,10 +145,10 @@ impl Node {
         search: OutboundSearch,
     ) -> Result<Vec<pb::PeerResult>, ServiceError> {
         self.ensure_serving()?;
-        if !policy::PURPOSES.contains(&search.purpose.as_str()) {
+        if !policy::search_purpose(&search.purpose) {
             return Err(ServiceError::InvalidArgument(format!(
-                "unknown purpose {:?}",
-                search.purpose
+                "purpose {:?} cannot be searched (known: investigation, prosecution, victim_identification, missing_persons)",
+                search.purpose.chars().take(40).collect::<String>()
             )));
         }
         parse_items(&search.items, self.config().limits.max_query_items)?;
@@ -239,7 +238,7 @@ impl Node {
         let header = request.header.clone().unwrap_or_default();
         let name = peer.node_id.as_str();
         let digest = envelope::digest(&env);
-        let channel = self.federation.get(self.tls(), peer, deadline)?;
+        let channel = self.federation.get(self.tls(), peer)?;
         let mut client = ExchangeClient::new(channel)
             .max_decoding_message_size(self.config().limits.max_message_bytes)
             .max_encoding_message_size(self.config().limits.max_message_bytes);
@@ -255,13 +254,21 @@ impl Node {
                 "no answer within the deadline",
                 elapsed,
             ),
-            Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => outcome(
-                name,
-                PeerOutcome::TimedOut,
-                "DEADLINE_EXCEEDED",
-                "no answer within the deadline",
-                elapsed,
-            ),
+            // A deadline the transport enforced shows as DEADLINE_EXCEEDED or CANCELLED.
+            Ok(Err(status))
+                if matches!(
+                    status.code(),
+                    tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+                ) =>
+            {
+                outcome(
+                    name,
+                    PeerOutcome::TimedOut,
+                    "DEADLINE_EXCEEDED",
+                    "no answer within the deadline",
+                    elapsed,
+                )
+            }
             Ok(Err(status))
                 if status.code() == tonic::Code::Unavailable
                     && std::error::Error::source(&status).is_some() =>
@@ -283,7 +290,7 @@ impl Node {
             ),
             Ok(Ok(response)) => {
                 let response = response.into_inner();
-                match self.verify_response(peer, &response, &header.request_id, &digest) {
+                match self.verify_response(peer, &response, &request, &digest) {
                     Ok(decoded) => {
                         let mut r = outcome(name, PeerOutcome::Answered, "OK", "", elapsed);
                         r.peer_audit_index = decoded
@@ -337,7 +344,7 @@ impl Node {
         &self,
         peer: &Peer,
         response: &SignedEnvelope,
-        request_id: &str,
+        request: &pb::SearchRequest,
         digest: &[u8; 32],
     ) -> Result<pb::SearchResponse, &'static str> {
         envelope::verify(response, SEARCH_RESPONSE, |kid| {
@@ -353,11 +360,22 @@ impl Node {
         if header.request_digest != digest {
             return Err("response is not bound to our request (digest mismatch)");
         }
+        let request_id = request
+            .header
+            .as_ref()
+            .map_or("", |h| h.request_id.as_str());
         if header.request_id != request_id {
             return Err("response names another request id");
         }
         if header.responder != peer.node_id.as_str() {
             return Err("response names another responder");
+        }
+        let asked = request.items.iter().map(|i| i.item_id.as_str());
+        if !decoded.results.iter().map(|r| r.item_id.as_str()).eq(asked) {
+            return Err("response results do not match the items asked, in order");
+        }
+        if decoded.results.iter().any(|r| r.hit == r.hits.is_empty()) {
+            return Err("response marks a hit without references, or references without a hit");
         }
         Ok(decoded)
     }
@@ -403,10 +421,25 @@ impl Node {
             (kid == self.signer().key_id()).then(|| self.signer().verifying_key())
         })
         .map_err(|e| format!("our request: {e}"))?;
+        let decoded_request =
+            pb::SearchRequest::decode(request.payload.as_slice()).map_err(|e| e.to_string())?;
+        if decoded_request
+            .header
+            .as_ref()
+            .map(|h| h.request_id.as_str())
+            != Some(request_id)
+        {
+            return Err("receipt holds another request".into());
+        }
         let peer_id = NodeId::parse(&r.peer).map_err(|e| e.to_string())?;
         let peer = self.peers().get(&peer_id).ok_or("peer no longer pinned")?;
         let decoded = self
-            .verify_response(&peer, &response, request_id, &envelope::digest(&request))
+            .verify_response(
+                &peer,
+                &response,
+                &decoded_request,
+                &envelope::digest(&request),
+            )
             .map_err(str::to_owned)?;
         Ok((r.peer, decoded))
     }

@@ -219,8 +219,19 @@ pub struct Peer {
     pub keys: Vec<(String, VerifyingKey)>,
     /// Its national point of contact.
     pub contact: pb::PointOfContact,
+    /// When the entry was signed, ms since the epoch.
+    pub issued_at_ms: i64,
+    /// The latest `not_after_ms` of its keys (`i64::MAX` when one has no end).
+    pub keys_valid_until_ms: i64,
     /// The signed entry as received.
     pub entry: SignedEnvelope,
+}
+
+impl Peer {
+    /// True when every signing key of the entry has expired at `now_ms`.
+    pub fn entry_keys_expired(&self, now_ms: i64) -> bool {
+        self.keys_valid_until_ms < now_ms
+    }
 }
 
 /// Why a directory entry was refused.
@@ -268,6 +279,9 @@ pub fn verify_entry(envelope: &SignedEnvelope) -> Result<Peer, EntryError> {
             expected: DIRECTORY_ENTRY,
         }));
     }
+    if envelope.payload.len() > MAX_ENTRY_BYTES {
+        return Err(EntryError::Malformed("entry larger than 64 KiB".into()));
+    }
     let entry = pb::DirectoryEntry::decode(envelope.payload.as_slice())
         .map_err(|e| EntryError::Malformed(e.to_string()))?;
     let node_id =
@@ -288,6 +302,12 @@ pub fn verify_entry(envelope: &SignedEnvelope) -> Result<Peer, EntryError> {
     let mut keys = Vec::new();
     for k in &entry.signing_keys {
         let key = envelope::parse_public_key(&k.public_key)?;
+        if keys.iter().any(|(kid, _)| *kid == k.key_id) {
+            return Err(EntryError::Malformed(format!(
+                "key id {:?} listed twice",
+                k.key_id
+            )));
+        }
         if envelope::key_id(&key) != k.key_id {
             return Err(EntryError::Malformed(format!(
                 "key id {:?} does not match its key",
@@ -305,9 +325,25 @@ pub fn verify_entry(envelope: &SignedEnvelope) -> Result<Peer, EntryError> {
         tls_pin,
         keys,
         contact: entry.contact.unwrap_or_default(),
+        issued_at_ms: entry.issued_at_ms,
+        keys_valid_until_ms: entry
+            .signing_keys
+            .iter()
+            .map(|k| {
+                if k.not_after_ms == 0 {
+                    i64::MAX
+                } else {
+                    k.not_after_ms
+                }
+            })
+            .max()
+            .unwrap_or(0),
         entry: envelope.clone(),
     })
 }
+
+/// Largest directory entry accepted.
+const MAX_ENTRY_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Registry {
@@ -322,6 +358,14 @@ pub struct PeerRegistry {
     inner: Arc<RwLock<Registry>>,
 }
 
+impl fmt::Debug for PeerRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerRegistry")
+            .field("peers", &self.read().peers.len())
+            .finish()
+    }
+}
+
 impl PeerRegistry {
     /// An empty registry.
     pub fn new() -> Self {
@@ -333,13 +377,43 @@ impl PeerRegistry {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Why `peer` cannot be pinned next to the current peers: its TLS pin or a
+    /// signing key already belongs to another node, or it is older than the
+    /// entry pinned for the same node (rollback).
+    pub fn conflict(&self, peer: &Peer) -> Option<String> {
+        let reg = self.read();
+        if let Some(owner) = reg
+            .by_pin
+            .get(&peer.tls_pin)
+            .filter(|o| **o != peer.node_id)
+        {
+            return Some(format!("its TLS key is already pinned for {owner}"));
+        }
+        for (kid, _) in &peer.keys {
+            if let Some((owner, _)) = reg.by_key.get(kid).filter(|(o, _)| *o != peer.node_id) {
+                return Some(format!("signing key {kid} already belongs to {owner}"));
+            }
+        }
+        match reg.peers.get(&peer.node_id) {
+            Some(current) if current.issued_at_ms > peer.issued_at_ms => {
+                Some("the entry is older than the one already pinned for this node".into())
+            }
+            _ => None,
+        }
+    }
+
     /// Pins a verified peer, replacing an earlier entry of the same node.
+    /// Callers check [`PeerRegistry::conflict`] first.
     pub fn insert(&self, peer: Peer) {
         let mut reg = self.inner.write().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = reg.peers.remove(&peer.node_id) {
-            reg.by_pin.remove(&old.tls_pin);
+            if reg.by_pin.get(&old.tls_pin) == Some(&old.node_id) {
+                reg.by_pin.remove(&old.tls_pin);
+            }
             for (kid, _) in &old.keys {
-                reg.by_key.remove(kid);
+                if reg.by_key.get(kid).is_some_and(|(o, _)| *o == old.node_id) {
+                    reg.by_key.remove(kid);
+                }
             }
         }
         reg.by_pin.insert(peer.tls_pin, peer.node_id.clone());

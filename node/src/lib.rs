@@ -36,8 +36,10 @@
 //!    commit) before anything is returned.
 //! 5. The response is signed and carries the request digest and the audit receipt.
 //!
-//! A storage error at any step makes the node fail closed: health
-//! NOT_SERVING, every call UNAVAILABLE, until restart.
+//! A storage error at any step makes the node fail closed until restart:
+//! health NOT_SERVING and UNAVAILABLE for every call that reads or writes case
+//! data, peers' requests or the audit log (NodeInfo, the Admin listings and
+//! status, health and reflection still answer; they disclose no case data).
 
 pub mod audit;
 pub mod config;

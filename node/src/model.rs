@@ -160,7 +160,13 @@ impl Case {
             return Err(err("year", "must be between 1900 and 2100"));
         }
         if let Some(j) = &self.jurisdiction {
-            let ok = j.len() >= 4 && j.len() <= 6 && j.as_bytes()[2] == b'-' && j.is_ascii();
+            let b = j.as_bytes();
+            let ok = (4..=6).contains(&b.len())
+                && b[..2].iter().all(u8::is_ascii_uppercase)
+                && b[2] == b'-'
+                && b[3..]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
             if !ok {
                 return Err(err(
                     "jurisdiction",
@@ -179,9 +185,15 @@ impl Case {
                     "at most 8 given names and 8 surnames",
                 ));
             }
-            for n in p.given_names.iter().chain(&p.surnames) {
-                if n.trim().is_empty() || n.len() > 100 {
-                    return Err(err(at("given_names"), "name parts are 1 to 100 bytes"));
+            for (field, parts) in [("given_names", &p.given_names), ("surnames", &p.surnames)] {
+                if parts
+                    .iter()
+                    .any(|n| n.len() > 100 || fold_name(n).is_empty())
+                {
+                    return Err(err(
+                        at(field),
+                        "name parts are 1 to 100 bytes with letters or digits",
+                    ));
                 }
             }
             if let Some(d) = &p.date_of_birth {
@@ -231,6 +243,17 @@ impl Case {
 
 /// Parses `YYYY-MM-DD` as a real calendar date.
 pub fn parse_date(s: &str) -> Result<time::Date, String> {
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return Err(format!("{s:?} is not a date YYYY-MM-DD"));
+    }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(s, &format).map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
 }
@@ -262,7 +285,7 @@ pub fn normalize_identifier(id: &Identifier) -> Result<Vec<u8>, String> {
             let valid = e.len() <= 254
                 && e.split_once('@')
                     .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
-                && !e.chars().any(char::is_whitespace);
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control());
             if !valid {
                 return Err("not an e-mail address".into());
             }
@@ -396,6 +419,22 @@ mod tests {
         )
         .is_err());
         assert!(Case::parse(r#"{"id":"C1","iccs_code":"0204","year":2024,"persons":[{"role":"victim","date_of_birth":"1990-02-30"}]}"#).is_err());
+        for bad_date in [
+            "+1990-02-03",
+            "1990-2-03",
+            "19900203",
+            "1990-02-03 ",
+            "0990-02-3x",
+        ] {
+            assert!(parse_date(bad_date).is_err(), "{bad_date}");
+        }
+        let bad_surname = r#"{"id":"C1","iccs_code":"0204","year":2024,"persons":[{"role":"victim","surnames":["-"]}]}"#;
+        assert_eq!(
+            Case::parse(bad_surname).unwrap_err().path,
+            "persons[0].surnames"
+        );
+        let bad_region = r#"{"id":"C1","iccs_code":"0204","year":2024,"jurisdiction":"mx-c!p","persons":[{"role":"victim"}]}"#;
+        assert_eq!(Case::parse(bad_region).unwrap_err().path, "jurisdiction");
     }
 
     proptest::proptest! {

@@ -139,7 +139,9 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
                 {
                     return Err(bad("name parts are 1 to 100 bytes with letters"));
                 }
-                model::parse_date(&n.date_of_birth).map_err(|m| bad(&m))?;
+                // The value is personal data: never echo it into a status or the audit log.
+                model::parse_date(&n.date_of_birth)
+                    .map_err(|_| bad("date_of_birth must be a date YYYY-MM-DD"))?;
                 (
                     QueryKind::NameDob,
                     Tree::Names,
@@ -199,7 +201,7 @@ pub struct Node {
     agreements: RwLock<Vec<Agreement>>,
     serving: AtomicBool,
     health: HealthReporter,
-    import_lock: tokio::sync::Mutex<()>,
+    write_lock: tokio::sync::Mutex<()>,
     pub(crate) federation: crate::federation::Clients,
 }
 
@@ -255,7 +257,7 @@ impl Node {
             agreements: RwLock::new(agreements),
             serving: AtomicBool::new(true),
             health,
-            import_lock: tokio::sync::Mutex::new(()),
+            write_lock: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -361,6 +363,19 @@ impl Node {
     /// Answers an inbound step-1 search from an authenticated TLS peer.
     /// Every decision, allow or deny, is durable in the audit log before this returns.
     pub async fn search(
+        &self,
+        conn: Option<PeerConnection>,
+        env: SignedEnvelope,
+    ) -> Result<SignedEnvelope, ServiceError> {
+        let result = self.search_inner(conn, env).await;
+        if matches!(result, Err(ServiceError::Unavailable)) {
+            // Health says NOT_SERVING before the refusal leaves.
+            self.report_serving().await;
+        }
+        result
+    }
+
+    async fn search_inner(
         &self,
         conn: Option<PeerConnection>,
         env: SignedEnvelope,
@@ -482,7 +497,11 @@ impl Node {
         // 4. Header fields.
         uuid::Uuid::parse_str(&header.request_id)
             .ok()
-            .filter(|u| u.get_version_num() == 7 && u.hyphenated().to_string() == header.request_id)
+            .filter(|u| {
+                u.get_version_num() == 7
+                    && u.get_variant() == uuid::Variant::RFC4122
+                    && u.hyphenated().to_string() == header.request_id
+            })
             .ok_or_else(|| {
                 ServiceError::InvalidArgument("request_id must be a lowercase UUIDv7".into())
             })?;
@@ -503,19 +522,19 @@ impl Node {
             .as_slice()
             .try_into()
             .map_err(|_| ServiceError::InvalidArgument("nonce must be 16 bytes".into()))?;
-        if header.expires_at_ms <= header.issued_at_ms
-            || header.expires_at_ms - header.issued_at_ms > limits.max_request_lifetime_ms
-        {
+        // Checked arithmetic: a peer chooses these values.
+        let lifetime = header.expires_at_ms.checked_sub(header.issued_at_ms);
+        if !lifetime.is_some_and(|l| l > 0 && l <= limits.max_request_lifetime_ms) {
             return Err(ServiceError::InvalidArgument(
                 "expires_at_ms must follow issued_at_ms within the lifetime limit".into(),
             ));
         }
-        if header.issued_at_ms > now + limits.clock_skew_ms {
+        if header.issued_at_ms > now.saturating_add(limits.clock_skew_ms) {
             return Err(ServiceError::FailedPrecondition(
                 "request issued in the future",
             ));
         }
-        if header.expires_at_ms < now - limits.clock_skew_ms {
+        if header.expires_at_ms < now.saturating_sub(limits.clock_skew_ms) {
             return Err(ServiceError::FailedPrecondition("request expired"));
         }
         // 5. Items.
@@ -525,7 +544,10 @@ impl Node {
         let mut nonce_key = conn.node.as_str().as_bytes().to_vec();
         nonce_key.push(0);
         nonce_key.extend_from_slice(&nonce);
-        let expiry = (header.expires_at_ms + limits.clock_skew_ms).to_be_bytes();
+        let expiry = header
+            .expires_at_ms
+            .saturating_add(limits.clock_skew_ms)
+            .to_be_bytes();
         let fresh = self
             .store
             .insert_if_absent(Tree::Nonces, &nonce_key, &expiry)
@@ -636,10 +658,23 @@ impl Node {
         self.ensure_serving()?;
         let peer = identity::verify_entry(&entry)
             .map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
-        if &peer.node_id == self.id() {
+        if &peer.node_id == self.id()
+            || peer.tls_pin == self.tls.pin
+            || peer.keys.iter().any(|(kid, _)| kid == self.signer.key_id())
+        {
             return Err(ServiceError::InvalidArgument(
-                "that is this node's own entry".into(),
+                "that entry names this node's own identity".into(),
             ));
+        }
+        let now = now_ms();
+        if peer.entry_keys_expired(now) {
+            return Err(ServiceError::InvalidArgument(
+                "every signing key of that entry is outside its validity window".into(),
+            ));
+        }
+        let _guard = self.write_lock.lock().await;
+        if let Some(why) = self.peers.conflict(&peer) {
+            return Err(ServiceError::InvalidArgument(why));
         }
         let mut effects = Batch::new();
         effects.put(
@@ -705,8 +740,8 @@ impl Node {
             }
             cases.push(case);
         }
-        // Imports are serialised so the case and person counters stay exact.
-        let _guard = self.import_lock.lock().await;
+        // Writes of peers and imports are serialised (exact counters, no races on pins).
+        let _guard = self.write_lock.lock().await;
         let (mut case_count, mut person_count) = self.counts()?;
         let mut effects = Batch::new();
         let mut persons = 0u64;
@@ -783,9 +818,11 @@ impl Node {
     pub fn prune_nonces(&self) -> Result<usize, ServiceError> {
         let now = now_ms();
         let mut batch = Batch::new();
+        // The whole cache is scanned; it holds at most one entry per request
+        // received within the longest request lifetime.
         for (k, v) in self
             .store
-            .scan_prefix(Tree::Nonces, b"", 100_000)
+            .scan_prefix(Tree::Nonces, b"", usize::MAX)
             .map_err(|e| self.fail(e))?
         {
             let expiry = <[u8; 8]>::try_from(v.as_slice())

@@ -197,15 +197,23 @@ pub fn decide<'a>(
     agreements: &'a [Agreement],
     ctx: &RequestContext<'_>,
 ) -> Result<&'a Agreement, Denial> {
-    let agreement = agreements
+    let mut cited = agreements
         .iter()
         .filter(|a| a.id == ctx.agreement_id && a.peer_of(ctx.me) == Some(ctx.peer))
-        .max_by_key(|a| a.version)
-        .ok_or_else(|| Denial::NoAgreement(ctx.agreement_id.chars().take(64).collect()))?;
-    if !agreement.in_force(ctx.now_ms) {
-        return Err(Denial::NotInForce);
+        .peekable();
+    if cited.peek().is_none() {
+        return Err(Denial::NoAgreement(
+            ctx.agreement_id.chars().take(64).collect(),
+        ));
     }
-    if !agreement.purposes.iter().any(|p| p == ctx.purpose) {
+    // The newest version in force governs, exactly as `outbound` chooses it.
+    let agreement = cited
+        .filter(|a| a.in_force(ctx.now_ms))
+        .max_by_key(|a| a.version)
+        .ok_or(Denial::NotInForce)?;
+    // Step-1 searches never serve the statistics purpose: statistics leave a
+    // node only as protected aggregates.
+    if ctx.purpose == "statistics" || !agreement.purposes.iter().any(|p| p == ctx.purpose) {
         return Err(Denial::Purpose);
     }
     if !agreement.instruments.iter().any(|i| i == ctx.instrument) {
@@ -219,6 +227,11 @@ pub fn decide<'a>(
         return Err(Denial::QueryKind(k.as_str()));
     }
     Ok(agreement)
+}
+
+/// Purposes a step-1 search may serve (every purpose but `statistics`).
+pub fn search_purpose(purpose: &str) -> bool {
+    purpose != "statistics" && PURPOSES.contains(&purpose)
 }
 
 /// The agreement this node would cite when asking `peer` for `purpose`.
@@ -325,6 +338,52 @@ mod tests {
         assert!(decide(&[], &ctx).is_err());
         assert!(outbound(&all, &peer, &me, "investigation", JAN_2026).is_some());
         assert!(outbound(&all, &peer, &me, "prosecution", JAN_2026).is_none());
+    }
+
+    #[test]
+    fn newest_version_in_force_governs_and_statistics_never_searches() {
+        let me = NodeId::parse("GTM").unwrap();
+        let peer = NodeId::parse("MEX").unwrap();
+        let v1 = agreement();
+        let mut future = agreement();
+        future.version = 2;
+        future.valid_from = "2099-01-01".into();
+        future.valid_until = "2099-12-31".into();
+        let mut stats = agreement();
+        stats.purposes = vec!["statistics".into()];
+        let ctx = RequestContext {
+            me: &me,
+            peer: &peer,
+            purpose: "investigation",
+            agreement_id: "MEX-GTM-1",
+            instrument: "MoU MEX-GTM 2025",
+            kinds: &[QueryKind::Identifier],
+            now_ms: JAN_2026,
+        };
+        let all = vec![v1.clone(), future.clone()];
+        assert_eq!(decide(&all, &ctx).unwrap().version, 1);
+        assert_eq!(
+            outbound(&all, &peer, &me, "investigation", JAN_2026)
+                .unwrap()
+                .version,
+            1
+        );
+        assert_eq!(decide(&[future], &ctx), Err(Denial::NotInForce));
+        assert_eq!(
+            decide(
+                &[stats],
+                &RequestContext {
+                    purpose: "statistics",
+                    ..ctx.clone()
+                }
+            ),
+            Err(Denial::Purpose)
+        );
+        assert!(
+            !search_purpose("statistics")
+                && search_purpose("investigation")
+                && !search_purpose("x")
+        );
     }
 
     #[test]

@@ -18,6 +18,9 @@ use crate::{
     tls,
 };
 
+/// Per-call timeout of the Admin port.
+const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Largest message accepted on the Admin port (case imports).
 const ADMIN_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -113,9 +116,9 @@ pub async fn run(
         },
     );
 
-    let base = || {
+    let base = |timeout: Duration| {
         Server::builder()
-            .timeout(limits.request_timeout())
+            .timeout(timeout)
             .max_concurrent_streams(limits.max_concurrent_streams)
             .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
@@ -126,7 +129,7 @@ pub async fn run(
     let exchange = ExchangeServer::new(Exchange::new(node.clone(), entry))
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
-    let peer_server = base()
+    let peer_server = base(limits.request_timeout())
         .add_service(exchange)
         .add_service(health())
         .add_service(reflection()?)
@@ -136,7 +139,8 @@ pub async fn run(
     let admin_service = AdminServer::new(admin::Admin::new(node.clone()))
         .max_decoding_message_size(ADMIN_MAX_MESSAGE_BYTES)
         .max_encoding_message_size(ADMIN_MAX_MESSAGE_BYTES);
-    let admin_server = base()
+    // Admin calls may run an outbound fan-out (deadline up to 60 s) or a large import.
+    let admin_server = base(ADMIN_REQUEST_TIMEOUT.max(limits.request_timeout()))
         .add_service(InterceptedService::new(
             admin_service,
             move |mut req: tonic::Request<()>| {

@@ -48,11 +48,11 @@ impl From<sled::Error> for Error {
 /// The typed trees of an Enlace store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tree {
-    /// Schema version, audit head, node counters.
+    /// Schema version, audit head, case and person counters.
     Meta,
     /// Pinned peers: node id → signed directory entry (protobuf envelope).
     Peers,
-    /// Agreements: id → agreement JSON.
+    /// Agreements: id ‖ 0 ‖ version (10 decimal digits) → agreement JSON.
     Agreements,
     /// Cases: case id → case JSON.
     Cases,

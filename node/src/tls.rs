@@ -58,12 +58,6 @@ struct PinnedClients {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl std::fmt::Debug for PeerRegistry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerRegistry").finish_non_exhaustive()
-    }
-}
-
 impl ClientCertVerifier for PinnedClients {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]

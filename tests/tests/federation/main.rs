@@ -5,5 +5,6 @@
 
 mod audit;
 mod fanout;
+mod peers;
 mod rejections;
 mod search;

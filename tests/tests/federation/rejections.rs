@@ -347,3 +347,70 @@ async fn oversized_message_is_out_of_range_before_any_handler() {
     assert_eq!(fed.get("GTM").node.audit().len(), before);
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn extreme_times_cannot_overflow_the_window_checks() {
+    let fed = federation().await;
+    let mut req = fed.search_request("MEX", "GTM", item());
+    let h = req.header.as_mut().unwrap();
+    h.issued_at_ms = i64::MIN;
+    h.expires_at_ms = i64::MAX - 1;
+    let s = expect_denied(&fed, "MEX", fed.sign("MEX", &req), Code::InvalidArgument).await;
+    assert!(s.message().starts_with("expires_at_ms"), "{}", s.message());
+    let mut req = fed.search_request("MEX", "GTM", item());
+    let h = req.header.as_mut().unwrap();
+    h.issued_at_ms = i64::MAX - 10;
+    h.expires_at_ms = i64::MAX;
+    expect_denied(&fed, "MEX", fed.sign("MEX", &req), Code::FailedPrecondition).await;
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn a_search_never_serves_the_statistics_purpose() {
+    let json = agreement_json(
+        "MEX",
+        "GTM",
+        &["statistics"],
+        &["identifier"],
+        "2020-01-01",
+        "2099-12-31",
+    );
+    let fed = Federation::new()
+        .node("MEX")
+        .node("GTM")
+        .agreement_json("MEX", "GTM", json, &["MEX", "GTM"])
+        .start()
+        .await
+        .unwrap();
+    let mut req = fed.search_request("MEX", "GTM", item());
+    req.header.as_mut().unwrap().purpose = "statistics".into();
+    let s = expect_denied(&fed, "MEX", fed.sign("MEX", &req), Code::PermissionDenied).await;
+    assert_eq!(s.message(), "purpose_not_permitted");
+    // And the requester refuses to send one.
+    let mut admin = fed.admin("MEX").await.unwrap();
+    let s = admin
+        .search(pb::OutboundSearchRequest {
+            purpose: "statistics".into(),
+            items: item(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_birth_date_is_not_echoed() {
+    let fed = federation().await;
+    let req = fed.search_request(
+        "MEX",
+        "GTM",
+        vec![name_item("n", &["Ana"], &["Ruiz"], "+1990-02-03")],
+    );
+    let s = expect_denied(&fed, "MEX", fed.sign("MEX", &req), Code::InvalidArgument).await;
+    assert!(!s.message().contains("1990"), "{}", s.message());
+    let last = &fed.get("GTM").node.audit().tail(1).unwrap()[0];
+    assert!(!last.reason.contains("1990"), "{}", last.reason);
+    fed.stop().await;
+}
