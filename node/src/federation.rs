@@ -26,7 +26,7 @@ use crate::{
 
 /// Opens a lazily-connected channel to a peer over pinned mutual TLS.
 /// Deadlines are per call (`tonic::Request::set_timeout`); `connect_timeout`
-/// bounds the TCP connection only.
+/// bounds opening a connection: TCP connect and TLS handshake.
 pub fn channel(
     identity: &TlsIdentity,
     peer: &Peer,
