@@ -12,6 +12,8 @@
 //! | [`envelope`] | DSSE v1 signing and strict verification of payload bytes (pure) |
 //! | [`policy`] | information-sharing agreements and the default-deny decision (pure) |
 //! | [`audit`] | the hash-chained audit log of decisions |
+//! | [`merkle`] | RFC 9162 Merkle tree: roots, inclusion and consistency proofs, the frontier (pure) |
+//! | [`checkpoint`] | C2SP signed-note checkpoints of the audit log and witness cosignatures (pure) |
 //! | [`store`] | the `Store` trait, its sled implementation, group commit, fault injection |
 //! | [`identity`] | node ids, key files, signed directory entries, pinned peer registry |
 //! | [`tls`] | pinned mutual TLS: verifiers and the accept loop |
@@ -42,11 +44,13 @@
 //! status, health and reflection still answer; they disclose no case data).
 
 pub mod audit;
+pub mod checkpoint;
 pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod federation;
 pub mod identity;
+pub mod merkle;
 pub mod model;
 pub mod node;
 pub mod policy;
