@@ -92,6 +92,8 @@ pub struct Limits {
     pub max_query_items: usize,
     /// Most cases in one import call.
     pub max_import_batch: usize,
+    /// How often peers' audit logs are witnessed, ms (0: never).
+    pub witness_interval_ms: u64,
 }
 
 impl Default for Limits {
@@ -109,6 +111,7 @@ impl Default for Limits {
             search_deadline_ms: 5_000,
             max_query_items: 64,
             max_import_batch: 10_000,
+            witness_interval_ms: 60_000,
         }
     }
 }

@@ -113,6 +113,10 @@ impl Signer {
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
+    /// The private key, for other signature formats (checkpoint notes).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
     /// The public half.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()

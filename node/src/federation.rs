@@ -14,10 +14,12 @@ use rand::RngCore;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{
-    audit::Record,
+    audit::{self, Record},
+    checkpoint,
     envelope::{self, SEARCH_REQUEST, SEARCH_RESPONSE},
     error::{code_name, ServiceError},
     identity::{NodeId, Peer, TlsIdentity},
+    merkle,
     node::{now_ms, parse_items, Node},
     policy,
     store::{Batch, Tree},
@@ -58,6 +60,30 @@ pub fn channel(
     Ok(endpoint.connect_with_connector_lazy(connector))
 }
 
+/// Verifiers of a peer's audit-log checkpoint signatures (one per signing key).
+pub fn log_verifiers(peer: &Peer) -> Vec<checkpoint::NoteVerifier> {
+    let origin = audit::origin(&peer.node_id);
+    peer.keys
+        .iter()
+        .filter_map(|(_, key)| {
+            checkpoint::NoteVerifier::new(&origin, *key, checkpoint::SignatureKind::Ed25519).ok()
+        })
+        .collect()
+}
+
+/// Opens a checkpoint note of `peer`'s log: signed by the peer, right origin.
+pub fn peer_checkpoint(
+    peer: &Peer,
+    note: &str,
+) -> Result<checkpoint::Checkpoint, checkpoint::NoteError> {
+    let (cp, signers) = checkpoint::open_checkpoint(note.as_bytes(), &log_verifiers(peer))?;
+    let origin = audit::origin(&peer.node_id);
+    if cp.origin != origin || !signers.iter().any(|s| s.name == origin) {
+        return Err(checkpoint::NoteError::MalformedSignature);
+    }
+    Ok(cp)
+}
+
 /// Time allowed to open a TCP connection to a peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -80,6 +106,15 @@ impl Clients {
         })?;
         map.insert(peer.node_id.clone(), c.clone());
         Ok(c)
+    }
+
+    /// An Exchange client to `peer` over its cached channel.
+    pub(crate) fn client(
+        &self,
+        identity: &TlsIdentity,
+        peer: &Peer,
+    ) -> Result<ExchangeClient<Channel>, ServiceError> {
+        Ok(ExchangeClient::new(self.get(identity, peer)?))
     }
 
     /// Drops the cached channel of a peer (after its entry changed).
@@ -377,6 +412,15 @@ impl Node {
         if decoded.results.iter().any(|r| r.hit == r.hits.is_empty()) {
             return Err("response marks a hit without references, or references without a hit");
         }
+        let receipt = header
+            .receipt
+            .as_ref()
+            .ok_or("response has no audit receipt")?;
+        let checkpoint = peer_checkpoint(peer, &receipt.checkpoint)
+            .map_err(|_| "the receipt's checkpoint is not signed by the peer's log")?;
+        if checkpoint.size <= receipt.index || receipt.leaf_hash.len() != 32 {
+            return Err("the receipt's checkpoint does not cover its leaf");
+        }
         Ok(decoded)
     }
 
@@ -442,5 +486,54 @@ impl Node {
             )
             .map_err(str::to_owned)?;
         Ok((r.peer, decoded))
+    }
+
+    /// Verifies a stored receipt and proves, online, that the peer's audit log
+    /// includes the leaf it names: fetches the inclusion proof for the
+    /// receipt's checkpoint and checks it against the signed root. Returns the
+    /// peer, the leaf index and the checkpoint's tree size.
+    pub async fn prove_receipt(&self, request_id: &str) -> Result<(String, u64, u64), String> {
+        let (peer_name, decoded) = self.verify_receipt(request_id)?;
+        let receipt = decoded
+            .header
+            .and_then(|h| h.receipt)
+            .ok_or("receipt without audit receipt")?;
+        let peer = NodeId::parse(&peer_name)
+            .ok()
+            .and_then(|id| self.peers().get(&id))
+            .ok_or("peer no longer pinned")?;
+        let cp = peer_checkpoint(&peer, &receipt.checkpoint).map_err(|e| e.to_string())?;
+        let channel = self
+            .federation
+            .get(self.tls(), &peer)
+            .map_err(|e| e.to_string())?;
+        let mut client = ExchangeClient::new(channel);
+        let mut call = tonic::Request::new(pb::InclusionProofRequest {
+            index: receipt.index,
+            tree_size: cp.size,
+        });
+        call.set_timeout(Duration::from_secs(10));
+        let proof = client
+            .get_inclusion_proof(call)
+            .await
+            .map_err(|s| format!("{}: {}", code_name(s.code()), s.message()))?
+            .into_inner();
+        let leaf: [u8; 32] = receipt
+            .leaf_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| "bad leaf hash")?;
+        if proof.leaf_hash != leaf {
+            return Err("the peer's log holds another leaf at that index".into());
+        }
+        let path = proof
+            .hashes
+            .iter()
+            .map(|h| <[u8; 32]>::try_from(h.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| "malformed proof")?;
+        merkle::verify_inclusion(receipt.index, cp.size, &leaf, &path, &cp.root)
+            .map_err(|e| format!("inclusion proof: {e}"))?;
+        Ok((peer_name, receipt.index, cp.size))
     }
 }

@@ -11,7 +11,8 @@
 //! | [`model`] | cases, persons, identifiers; normalisation for exact matching (pure) |
 //! | [`envelope`] | DSSE v1 signing and strict verification of payload bytes (pure) |
 //! | [`policy`] | information-sharing agreements and the default-deny decision (pure) |
-//! | [`audit`] | the hash-chained audit log of decisions |
+//! | [`audit`] | the Merkle transparency log of decisions, checkpoints, cosignatures kept |
+//! | [`witness`] | witnessing peers' logs (consistency, split view, cosigning) and serving ours |
 //! | [`merkle`] | RFC 9162 Merkle tree: roots, inclusion and consistency proofs, the frontier (pure) |
 //! | [`checkpoint`] | C2SP signed-note checkpoints of the audit log and witness cosignatures (pure) |
 //! | [`store`] | the `Store` trait, its sled implementation, group commit, fault injection |
@@ -58,6 +59,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod tls;
+pub mod witness;
 
 pub use node::Node;
 

@@ -58,6 +58,9 @@ pub enum OpenError {
     /// Key material.
     #[error(transparent)]
     Key(#[from] identity::KeyError),
+    /// The audit log.
+    #[error("audit log: {0}")]
+    Audit(#[from] audit::AuditError),
     /// The store.
     #[error("store: {0}")]
     Store(#[from] store::Error),
@@ -160,6 +163,18 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
     Ok(out)
 }
 
+/// SHA-256 of what a response discloses: the protobuf encoding of its results
+/// in order (each `ItemResult` as a length-delimited field 2 of `SearchResponse`).
+pub fn disclosure_digest(results: &[pb::ItemResult]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let encoded = pb::SearchResponse {
+        header: None,
+        results: results.to_vec(),
+    }
+    .encode_to_vec();
+    Sha256::digest(encoded).into()
+}
+
 /// Index key of a person: `key ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE)`.
 pub fn index_entry(key: &[u8], case_id: &str, person: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + case_id.len() + 6);
@@ -242,7 +257,7 @@ impl Node {
             let text = String::from_utf8(v).map_err(|e| OpenError::State(e.to_string()))?;
             agreements.push(Agreement::parse(&text).map_err(|e| OpenError::State(e.to_string()))?);
         }
-        let audit = AuditLog::open(store.clone())?;
+        let audit = AuditLog::open(store.clone(), &config.node_id, signer.signing_key().clone())?;
         let health = HealthReporter::new();
         Ok(Arc::new(Node {
             commit: GroupCommit::new(store.clone(), options.durable),
@@ -333,6 +348,22 @@ impl Node {
         ServiceError::Unavailable
     }
 
+    /// Fails closed on an audit log error (storage, or a log that no longer
+    /// holds together: both mean decisions can no longer be recorded).
+    pub(crate) fn fail_audit(&self, cause: audit::AuditError) -> ServiceError {
+        match cause {
+            audit::AuditError::Store(e) => self.fail(e),
+            other => self.fail(store::Error::Engine(other.to_string())),
+        }
+    }
+
+    /// A signed checkpoint of our log covering leaf `index`.
+    pub(crate) fn checkpoint_covering(&self, index: u64) -> Result<String, ServiceError> {
+        self.audit
+            .checkpoint(index + 1, now_ms())
+            .map_err(|e| self.fail_audit(e))
+    }
+
     /// Marks every service SERVING (at start-up).
     pub async fn report_serving(&self) {
         let status = if self.is_serving() {
@@ -354,9 +385,12 @@ impl Node {
         let receipt = self
             .audit
             .append(record, effects)
-            .map_err(|e| self.fail(e))?;
+            .map_err(|e| self.fail_audit(e))?;
         let seq = self.commit.written();
         self.commit.sync(seq).await.map_err(|e| self.fail(e))?;
+        // Appends are serialised and each flush covers every completed write,
+        // so every leaf up to this one is now durable.
+        self.audit.mark_durable(receipt.index + 1);
         Ok(receipt)
     }
 
@@ -419,7 +453,9 @@ impl Node {
         record.decision = "allow".into();
         record.hits = hit_items;
         record.fields_released = STEP1_FIELDS.iter().map(|s| (*s).to_owned()).collect();
+        record.disclosure_digest = hex::encode(disclosure_digest(&results));
         let receipt = self.record(record, effects).await?;
+        let checkpoint = self.checkpoint_covering(receipt.index)?;
         let header = checked.request.header.unwrap_or_default();
         tracing::info!(peer = %conn.node, request = %header.request_id, decision = "allow", audit = receipt.index);
         let response = pb::SearchResponse {
@@ -436,7 +472,8 @@ impl Node {
                 }),
                 receipt: Some(pb::AuditReceipt {
                     index: receipt.index,
-                    entry_hash: receipt.hash.to_vec(),
+                    leaf_hash: receipt.leaf_hash.to_vec(),
+                    checkpoint,
                 }),
             }),
             results,
@@ -573,6 +610,7 @@ impl Node {
         .map_err(|d| ServiceError::PermissionDenied(d.code().to_owned()))?
         .clone();
         record.agreement = format!("{}@{}", agreement.id, agreement.version);
+        record.legal_basis = legal.instrument.chars().take(200).collect();
         Ok(Checked {
             request,
             queries,
@@ -790,6 +828,43 @@ impl Node {
         record.items = cases.len() as u32;
         self.record(record, effects).await?;
         Ok((cases.len() as u64, persons))
+    }
+
+    /// Reads stored cases in case-id order for `enlace case export` (Admin,
+    /// operator): at most `limit` documents from position `offset`, and whether
+    /// more follow. Each call is one audit record (no case content in it).
+    ///
+    /// Pages are positional: an import between two calls can shift them, so
+    /// export from a node that is not importing.
+    pub async fn export_cases(
+        &self,
+        user: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<String>, bool), ServiceError> {
+        self.ensure_serving()?;
+        let limit = (limit as usize).clamp(1, self.config.limits.max_import_batch.max(1));
+        let offset = usize::try_from(offset)
+            .map_err(|_| ServiceError::InvalidArgument("offset is too large".into()))?;
+        let entries = self
+            .store
+            .scan_prefix(
+                Tree::Cases,
+                b"",
+                offset.saturating_add(limit).saturating_add(1),
+            )
+            .map_err(|e| self.fail(e))?;
+        let more = entries.len() > offset.saturating_add(limit);
+        let documents = entries
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(_, v)| String::from_utf8(v).map_err(|_| ServiceError::Internal))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut record = self.local_record(user, "export_cases", "");
+        record.items = documents.len() as u32;
+        self.record(record, Batch::new()).await?;
+        Ok((documents, more))
     }
 
     /// Number of cases and of persons held (maintained by imports).

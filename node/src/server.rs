@@ -170,10 +170,20 @@ pub async fn run(
         })
     };
 
+    let witness = (limits.witness_interval_ms > 0).then(|| {
+        tokio::spawn(
+            node.clone()
+                .witness_forever(Duration::from_millis(limits.witness_interval_ms)),
+        )
+    });
+
     tracing::info!(node = %node.id(), "serving");
     let result = tokio::try_join!(peer_server, admin_server);
     accept_task.abort();
     pruner.abort();
+    if let Some(w) = witness {
+        w.abort();
+    }
     if let Err(e) = node.store().flush() {
         tracing::error!(error = %e, "final flush");
     }

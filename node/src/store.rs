@@ -18,7 +18,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 /// Version of the on-disk layout; stored under [`Tree::Meta`] key `schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A storage failure. The node fails closed on any of these.
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +62,18 @@ pub enum Tree {
     Names,
     /// Replay cache: from node ‖ 0 ‖ nonce → expiry (i64 BE, ms).
     Nonces,
-    /// Audit log: index (u64 BE) → hash ‖ record JSON.
+    /// Audit log leaves: index (u64 BE) → record JSON (the exact leaf bytes).
     Audit,
+    /// Audit Merkle tree: level (u8) ‖ index (u64 BE) → hash of that complete subtree.
+    AuditNodes,
+    /// This log's signed checkpoints: tree size (u64 BE) → note text.
+    Checkpoints,
+    /// Witness cosignatures of our checkpoints: size (u64 BE) ‖ witness name → signature line.
+    Cosignatures,
+    /// Peers' logs we witness: origin → the latest checkpoint note we verified and cosigned.
+    Witnessed,
+    /// Witness alarms (split view, inconsistency, rollback): time (i64 BE) ‖ peer → JSON.
+    Alarms,
     /// Signed responses received for our outbound requests: request id → receipt JSON.
     Receipts,
     /// Hit references handed out: reference → target JSON.
@@ -72,7 +82,7 @@ pub enum Tree {
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 10] = [
+    pub const ALL: [Tree; 15] = [
         Tree::Meta,
         Tree::Peers,
         Tree::Agreements,
@@ -81,6 +91,11 @@ impl Tree {
         Tree::Names,
         Tree::Nonces,
         Tree::Audit,
+        Tree::AuditNodes,
+        Tree::Checkpoints,
+        Tree::Cosignatures,
+        Tree::Witnessed,
+        Tree::Alarms,
         Tree::Receipts,
         Tree::Hits,
     ];
@@ -96,6 +111,11 @@ impl Tree {
             Tree::Names => "idx_names",
             Tree::Nonces => "nonces",
             Tree::Audit => "audit",
+            Tree::AuditNodes => "audit_nodes",
+            Tree::Checkpoints => "checkpoints",
+            Tree::Cosignatures => "cosignatures",
+            Tree::Witnessed => "witnessed",
+            Tree::Alarms => "alarms",
             Tree::Receipts => "receipts",
             Tree::Hits => "hits",
         }

@@ -281,15 +281,29 @@ pub async fn start_node(id: &str, faulty: bool, durable: bool) -> anyhow::Result
     let listeners = bind_pair().await?;
     let (peer_addr, admin_addr) = listeners.addrs()?;
     let init = init_home(dir.path(), id, peer_addr, admin_addr)?;
-    let sled: Arc<dyn Store> = Arc::new(SledStore::open(&init.home.data())?);
+    run_node(id, dir, listeners, init.admin_token, faulty, durable).await
+}
+
+/// Serves the node whose directory is `dir` on `listeners`.
+async fn run_node(
+    id: &str,
+    dir: tempfile::TempDir,
+    listeners: Listeners,
+    token: String,
+    faulty: bool,
+    durable: bool,
+) -> anyhow::Result<TestNode> {
+    let (peer_addr, admin_addr) = listeners.addrs()?;
+    let home = Home::new(dir.path());
+    let sled: Arc<dyn Store> = Arc::new(SledStore::open(&home.data())?);
     let (store, faults): (Arc<dyn Store>, _) = if faulty {
         let f = Arc::new(FaultyStore::new(sled));
         (f.clone(), Some(f))
     } else {
         (sled, None)
     };
-    let node = Node::open_with(&init.home, store, OpenOptions { durable })?;
-    let entry = envelope::from_json(&std::fs::read_to_string(init.home.entry())?)
+    let node = Node::open_with(&home, store, OpenOptions { durable })?;
+    let entry = envelope::from_json(&std::fs::read_to_string(home.entry())?)
         .map_err(|e| anyhow::anyhow!(e))?;
     let (tx, rx) = oneshot::channel::<()>();
     let serving = node.clone();
@@ -308,12 +322,50 @@ pub async fn start_node(id: &str, faulty: bool, durable: bool) -> anyhow::Result
         node,
         peer_addr,
         admin_addr,
-        token: init.admin_token,
+        token,
         entry,
         faults,
         shutdown: Some(tx),
         task: Some(task),
     })
+}
+
+impl Running {
+    /// Stops a node, lets `meddle` act on its closed directory (e.g. restore a
+    /// backup of `data/`), and starts it again on the same addresses, so its
+    /// peers keep reaching it.
+    pub async fn restart(
+        &mut self,
+        id: &str,
+        meddle: impl FnOnce(&std::path::Path),
+    ) -> anyhow::Result<()> {
+        let old = self.remove(id);
+        let (peer_addr, admin_addr, token) = (old.peer_addr, old.admin_addr, old.token.clone());
+        let dir = old.close().await;
+        meddle(dir.path());
+        let listeners = Listeners {
+            peer: TcpListener::bind(peer_addr).await?,
+            admin: TcpListener::bind(admin_addr).await?,
+        };
+        let node = run_node(id, dir, listeners, token, false, true).await?;
+        self.nodes.insert(id.to_owned(), node);
+        Ok(())
+    }
+}
+
+/// Copies a directory tree (for backups of a closed node's `data/`).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 /// An Admin client that sends `token`.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use enlace_proto::v1::{exchange_server, NodeInfoRequest, SignedEnvelope};
+use enlace_proto::v1::{self as pb, exchange_server, NodeInfoRequest, SignedEnvelope};
 use tonic::{Request, Response, Status};
 
 use crate::{node::Node, tls::PeerConnection};
@@ -37,5 +37,48 @@ impl exchange_server::Exchange for Exchange {
         _request: Request<NodeInfoRequest>,
     ) -> Result<Response<SignedEnvelope>, Status> {
         Ok(Response::new(self.entry.clone()))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        _request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::CheckpointResponse>, Status> {
+        Ok(Response::new(self.node.serve_checkpoint()?))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::InclusionProofRequest>,
+    ) -> Result<Response<pb::ProofResponse>, Status> {
+        Ok(Response::new(
+            self.node.serve_inclusion_proof(request.get_ref())?,
+        ))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::ConsistencyProofRequest>,
+    ) -> Result<Response<pb::ProofResponse>, Status> {
+        Ok(Response::new(
+            self.node.serve_consistency_proof(request.get_ref())?,
+        ))
+    }
+
+    async fn cosign(
+        &self,
+        request: Request<pb::CosignRequest>,
+    ) -> Result<Response<pb::CosignResponse>, Status> {
+        let conn = request.extensions().get::<PeerConnection>().cloned();
+        self.node.accept_cosignature(conn, request.get_ref())?;
+        Ok(Response::new(pb::CosignResponse {}))
+    }
+
+    async fn get_witnessed(
+        &self,
+        request: Request<pb::GetWitnessedRequest>,
+    ) -> Result<Response<pb::CheckpointResponse>, Status> {
+        Ok(Response::new(
+            self.node.serve_witnessed(&request.get_ref().origin)?,
+        ))
     }
 }

@@ -8,3 +8,4 @@ mod fanout;
 mod peers;
 mod rejections;
 mod search;
+mod transparency;
