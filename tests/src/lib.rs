@@ -579,6 +579,38 @@ pub fn name_item(item_id: &str, given: &[&str], surnames: &[&str], dob: &str) ->
     }
 }
 
+/// True once the health service on `addr` (a plaintext Admin port) reports
+/// SERVING, polling for at most `timeout`.
+pub async fn serving_within(addr: SocketAddr, timeout: Duration) -> bool {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    eventually(timeout, || async move {
+        let Ok(endpoint) = Channel::from_shared(format!("http://{addr}")) else {
+            return false;
+        };
+        let Ok(channel) = endpoint.connect().await else {
+            return false;
+        };
+        HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().status() == ServingStatus::Serving)
+            .unwrap_or(false)
+    })
+    .await
+}
+
+/// Decodes the payload of a signed search response (not verified).
+pub fn decode_search_response(
+    env: &SignedEnvelope,
+) -> Result<pb::SearchResponse, prost::DecodeError> {
+    use prost::Message as _;
+    pb::SearchResponse::decode(env.payload.as_slice())
+}
+
 /// Polls `check` every 20 ms until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
