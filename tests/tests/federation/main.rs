@@ -5,6 +5,7 @@
 
 mod audit;
 mod fanout;
+mod hostile;
 mod peers;
 mod rejections;
 mod search;
