@@ -1,9 +1,9 @@
 //! Admin API calls with clear errors.
 
-use std::{io::BufRead, path::Path};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _};
-use enlace_node::{config::Home, envelope, error::code_name, model::Case};
+use enlace_node::{config::Home, envelope, error::code_name};
 use enlace_proto::v1::{self as pb, admin_client::AdminClient};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
@@ -131,6 +131,20 @@ pub(crate) async fn import(
         .into_inner())
 }
 
+/// One page of stored cases: the documents and whether more follow.
+pub(crate) async fn export_page(
+    admin: &mut Admin,
+    offset: u64,
+    limit: u32,
+) -> anyhow::Result<(Vec<String>, bool)> {
+    let r = admin
+        .export_cases(pb::ExportCasesRequest { offset, limit })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    Ok((r.case_json, r.more))
+}
+
 pub(crate) async fn search(
     admin: &mut Admin,
     request: pb::OutboundSearchRequest,
@@ -163,60 +177,6 @@ pub(crate) fn read_input(path: &Path) -> anyhow::Result<String> {
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
     }
-}
-
-/// Imports a JSON-lines file. Every line is validated first; invalid lines are
-/// reported by number and, unless `skip_invalid`, nothing is imported.
-pub(crate) async fn import_file(
-    admin: &mut Admin,
-    path: &Path,
-    batch: usize,
-    skip_invalid: bool,
-    progress: bool,
-) -> anyhow::Result<(u64, u64, u64)> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut valid = Vec::new();
-    let mut invalid = Vec::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: line {}", path.display(), n + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match Case::parse(&line) {
-            Ok(_) => valid.push(line),
-            Err(e) => invalid.push(format!("line {}: {e}", n + 1)),
-        }
-    }
-    if !invalid.is_empty() {
-        for e in invalid.iter().take(20) {
-            eprintln!("{}: {e}", path.display());
-        }
-        if invalid.len() > 20 {
-            eprintln!("… and {} more invalid lines", invalid.len() - 20);
-        }
-        if !skip_invalid {
-            bail!(
-                "{} invalid lines; nothing imported (fix them, or pass --skip-invalid)",
-                invalid.len()
-            );
-        }
-    }
-    let total = valid.len();
-    let (mut cases, mut persons) = (0u64, 0u64);
-    let started = std::time::Instant::now();
-    for chunk in valid.chunks(batch.max(1)) {
-        let r = import(admin, chunk.to_vec()).await?;
-        cases += r.cases;
-        persons += r.persons;
-        if progress {
-            let rate = cases as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            eprint!("\rimported {cases}/{total} cases ({rate:.0}/s)");
-        }
-    }
-    if progress && total > 0 {
-        eprintln!();
-    }
-    Ok((cases, persons, invalid.len() as u64))
 }
 
 /// Builds query items from the search flags.

@@ -6,7 +6,10 @@
 
 mod client;
 mod demo;
+mod generate;
+mod import;
 mod output;
+mod records;
 mod synth;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -60,6 +63,8 @@ enum Command {
     Audit(AuditCmd),
     /// Run a local three-country federation (MEX, GTM, COL) end to end.
     Demo(demo::DemoArgs),
+    /// Write realistic synthetic case records for a member state (deterministic per seed).
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(Args)]
@@ -116,16 +121,40 @@ enum CaseCmd {
         /// The case file.
         file: PathBuf,
     },
-    /// Import cases from a JSON-lines file (one case per line).
+    /// Import cases from a CSV or JSON-lines file (docs/data-model.md).
+    ///
+    /// The whole file is validated first; with any problem nothing is imported
+    /// (unless --skip-invalid). Valid cases are sent in atomic batches; importing
+    /// the same file again is harmless (cases are replaced by id).
     Import {
-        /// The JSON-lines file.
+        /// The file: .csv (one row per person in a case) or .jsonl (one case per line).
         file: PathBuf,
-        /// Cases per durable batch.
+        /// Cases per durable batch (1 to 10000).
         #[arg(long, default_value_t = 1000)]
         batch: usize,
-        /// Import the valid lines even if some are invalid (they are reported).
+        /// Import the valid cases even if some are invalid; the invalid ones go to a rejects file.
         #[arg(long)]
         skip_invalid: bool,
+        /// Validate only, offline (no node needed); exit non-zero on any problem.
+        #[arg(long)]
+        check: bool,
+        /// The file format (default: from the extension, else from the content).
+        #[arg(long, value_enum)]
+        format: Option<records::Format>,
+        /// Convert from this encoding (files saved by spreadsheets as Latin-1 / Windows-1252).
+        #[arg(long, value_enum, default_value = "utf8")]
+        encoding: records::Encoding,
+        /// Where --skip-invalid writes the refused cases (default: FILE.rejects.csv|jsonl).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
+    /// Export every stored case as CSV or JSON lines (the import formats).
+    Export {
+        /// The output file (`-` for standard output).
+        file: PathBuf,
+        /// The format (default: from the extension, else JSON lines).
+        #[arg(long, value_enum)]
+        format: Option<records::Format>,
     },
 }
 
@@ -201,6 +230,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             enlace_node::serve_home(&home(&cli)?).await
         }
         Command::Demo(args) => demo::run(args.clone(), cli.json).await,
+        Command::Generate(args) => generate::run(args),
+        Command::Case(CaseCmd::Import {
+            file,
+            check: true,
+            format,
+            encoding,
+            ..
+        }) => {
+            let summary = import::run_check(&import::ImportOptions {
+                path: file.clone(),
+                format: *format,
+                encoding: *encoding,
+                batch: 0,
+                skip_invalid: false,
+                rejects: None,
+                progress: import::show_progress(cli.json),
+            })?;
+            import::print_summary(cli.json, &summary, true)
+        }
         _ => {
             let home = home(&cli)?;
             let mut admin = client::connect(&home, cli.token.as_deref()).await?;
@@ -232,11 +280,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     file,
                     batch,
                     skip_invalid,
+                    check: _,
+                    format,
+                    encoding,
+                    rejects,
                 }) => {
-                    let (cases, persons, skipped) =
-                        client::import_file(&mut admin, file, *batch, *skip_invalid, !cli.json)
-                            .await?;
-                    output::imported(&out, cases, persons, skipped)
+                    let summary = import::run_import(
+                        &mut admin,
+                        import::ImportOptions {
+                            path: file.clone(),
+                            format: *format,
+                            encoding: *encoding,
+                            batch: *batch,
+                            skip_invalid: *skip_invalid,
+                            rejects: rejects.clone(),
+                            progress: import::show_progress(cli.json),
+                        },
+                    )
+                    .await?;
+                    import::print_summary(cli.json, &summary, false)
+                }
+                Command::Case(CaseCmd::Export { file, format }) => {
+                    let format = format.unwrap_or_else(|| {
+                        if file
+                            .extension()
+                            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                        {
+                            records::Format::Csv
+                        } else {
+                            records::Format::Jsonl
+                        }
+                    });
+                    let (cases, persons) = import::run_export(&mut admin, file, format).await?;
+                    if file.as_path() != std::path::Path::new("-") {
+                        if cli.json {
+                            println!(
+                                "{}",
+                                serde_json::json!({"cases": cases, "persons": persons, "file": file})
+                            );
+                        } else {
+                            println!(
+                                "exported {cases} cases ({persons} persons) to {}",
+                                file.display()
+                            );
+                        }
+                    }
+                    Ok(())
                 }
                 Command::Search(a) => {
                     let items = client::items(&a.document, &a.phone, &a.email, &a.name)?;
@@ -257,7 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Audit(AuditCmd::Tail { limit }) => {
                     output::audit(&out, &client::audit_tail(&mut admin, *limit).await?)
                 }
-                Command::Init(_) | Command::Node | Command::Demo(_) => {
+                Command::Init(_) | Command::Node | Command::Demo(_) | Command::Generate(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -343,3 +343,393 @@ fn the_demo_runs_end_to_end() {
     assert!(text.contains("Demo complete"), "{text}");
     assert!(text.contains("PERMISSION_DENIED"), "{text}");
 }
+
+// ---------------------------------------------------------------- issue 4: import, export, generate
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_enlace"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ENLACE_HOME")
+        .env_remove("ENLACE_TOKEN")
+        .output()
+        .expect("run enlace")
+}
+
+/// `enlace case import --check FILE` in `dir` with `bytes` as FILE: (exit code, stdout, stderr).
+fn check_file(dir: &Path, name: &str, bytes: &[u8], extra: &[&str]) -> (i32, String, String) {
+    std::fs::write(dir.join(name), bytes).unwrap();
+    let mut args = vec!["case", "import", "--check", name];
+    args.extend_from_slice(extra);
+    let out = run_in(dir, &args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr(&out),
+    )
+}
+
+const HEAD: &str = "cas_id,cas_iccs_code,cas_year,cas_jurisdiction,prs_role,prs_given_names,prs_surnames,prs_date_of_birth,prs_nationalities,idn_documents,idn_phones";
+
+#[test]
+fn check_accepts_bom_crlf_semicolons_and_quoted_separators_offline() {
+    let dir = tempfile_dir();
+    // A Spanish-locale spreadsheet export: BOM, CRLF, `;`, a quoted cell holding `;`.
+    let text = format!(
+        "\u{feff}{}\r\nMX-1;02041;2024;MX-CHP;victim;María José;Núñez|de la Cruz;1998-04;GTM;passport:GTM:A 4471 0923;\"+502 5555;0199\"\r\nMX-1;02041;2024;MX-CHP;suspect;Juan;Pérez;1980;MEX;;+52 55 1234 5678\r\n",
+        HEAD.replace(',', ";")
+    );
+    let (code, out, err) = check_file(dir.path(), "ok.csv", text.as_bytes(), &[]);
+    // The quoted `;` makes an invalid phone: reported at its exact row and column.
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("ok.csv: row 2, column 11 (idn_phones): a phone number holds only digits and separators"),
+        "{err}"
+    );
+    let fixed = text.replace("\"+502 5555;0199\"", "\"+502 5555 0199\"");
+    let (code, out, err) = check_file(dir.path(), "ok.csv", fixed.as_bytes(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("valid: 1 cases, 2 persons, 3 identifiers from 2 rows"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_every_messy_input_with_row_and_column() {
+    let dir = tempfile_dir();
+    let d = dir.path();
+    let header_only = format!("{HEAD}\n");
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("empty.csv", b"", "empty.csv: row 1: the file is empty: nothing to import"),
+        ("header-only.csv", header_only.as_bytes(), "header-only.csv: row 2: no cases in the file: nothing to import"),
+        (
+            "utf16.csv",
+            b"\xff\xfec\x00a\x00",
+            "utf16.csv: row 1: the file is UTF-16; save it as UTF-8 (CSV UTF-8 in spreadsheets)",
+        ),
+        (
+            "latin1.csv",
+            b"cas_id,cas_iccs_code,cas_year,prs_role,prs_surnames\nC1,0204,2024,victim,N\xfa\xf1ez\n",
+            "latin1.csv: row 2, column 5 (prs_surnames): not UTF-8 (byte 0xFA, \"\u{fa}\" in Windows-1252): the file looks like Latin-1 / Windows-1252; save it as UTF-8 or pass --encoding windows-1252 (or latin1)",
+        ),
+        (
+            "unknown.csv",
+            b"cas_id,cas_iccs_code,cas_year,prs_role,prs_shoe_size\nC1,0204,2024,victim,42\n",
+            "unknown.csv: row 1, column 5 (prs_shoe_size): unknown column \"prs_shoe_size\"; expected the columns of docs/data-model.md (cas_id, prs_role, …)",
+        ),
+        (
+            "missing.csv",
+            b"cas_id,cas_year,prs_role\nC1,2024,victim\n",
+            "missing.csv: row 1: missing required column \"cas_iccs_code\"",
+        ),
+        (
+            "no-header.csv",
+            b"C1,0204,2024,victim\n",
+            "no-header.csv: row 1: no cas_id column in the header row; expected a CSV header (separated by ',', ';' or tab) naming the columns of docs/data-model.md",
+        ),
+        (
+            "dup.csv",
+            b"cas_id,cas_iccs_code,cas_year,prs_role\nC1,0204,2024,victim\nC2,0204,2024,victim\nC1,0204,2024,witness\n",
+            "dup.csv: row 4: case id \"C1\" repeated (first at row 2); the rows of a case must be together and an id used once",
+        ),
+        (
+            "code.csv",
+            b"cas_id,cas_iccs_code,cas_year,prs_role\nC1,0108,2024,victim\n",
+            "code.csv: row 2, column 2 (cas_iccs_code): unknown ICCS code \"0108\"; expected one of 0202, 02022, 020221, 020291, 020292, 0203, 02032, 020321, 0204, 02041, 02042, 02043, …",
+        ),
+        (
+            "dates.csv",
+            b"cas_id,cas_iccs_code,cas_year,prs_role,prs_date_of_birth\nC1,0204,2024,victim,1999-02-29\nC1,0204,2024,victim,2999\nC2,0204,2024,victim,31/12/1990\n",
+            "dates.csv: row 2, column 5 (prs_date_of_birth): \"1999-02-29\": there is no day 29 in that month",
+        ),
+        (
+            "cells.csv",
+            b"cas_id,cas_iccs_code,cas_year,prs_role\nC1,0204,2024\n",
+            "cells.csv: row 2: 3 cells; expected 4 as in the header (a separator or quote out of place?)",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let (code, out, err) = check_file(d, name, bytes, &[]);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        assert!(
+            err.contains(expected),
+            "{name}:\n{err}\nexpected: {expected}"
+        );
+        assert!(err.contains("would not import"), "{name}: {err}");
+    }
+    // Every problem is reported, not only the first.
+    let (_, _, err) = check_file(d, "dates.csv", cases[9].1, &[]);
+    assert!(
+        err.contains(
+            "row 3, column 5 (prs_date_of_birth): \"2999\": the year must be between 1900 and 2100"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("row 4, column 5 (prs_date_of_birth): \"31/12/1990\" is not a date; expected YYYY, YYYY-MM or YYYY-MM-DD"), "{err}");
+    assert!(err.contains("3 problems in 2 of 2 cases"), "{err}");
+    // Latin-1 converts with an explicit flag.
+    let (code, out, err) = check_file(d, "latin1.csv", cases[3].1, &["--encoding", "windows-1252"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid: 1 cases"), "{out}");
+    // JSON lines: a future date, a bad line, an over-long line.
+    let long = format!("{{\"id\":\"{}\"}}", "x".repeat(1 << 21));
+    let jsonl = format!(
+        "{}\n{{\"id\":\"bad\"}}\n{long}\n",
+        r#"{"id":"C1","iccs_code":"0204","year":2024,"persons":[{"role":"victim","date_of_birth":"2099-01"}]}"#
+    );
+    let (code, _, err) = check_file(d, "cases.jsonl", jsonl.as_bytes(), &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cases.jsonl: line 1: persons[0].date_of_birth: \"2099-01\" is in the future"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cases.jsonl: line 2: $: missing field `iccs_code`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cases.jsonl: line 3: line longer than 1 MiB; expected one case per line"),
+        "{err}"
+    );
+}
+
+#[test]
+fn generate_is_deterministic_and_valid() {
+    let dir = tempfile_dir();
+    let d = dir.path();
+    for (file, seed, format) in [
+        ("a.csv", "5", "csv"),
+        ("b.csv", "5", "csv"),
+        ("c.csv", "6", "csv"),
+        ("a.jsonl", "5", "jsonl"),
+    ] {
+        let out = run_in(
+            d,
+            &[
+                "generate",
+                "--country",
+                "COL",
+                "--persons",
+                "500",
+                "--seed",
+                seed,
+                "--format",
+                format,
+                "-o",
+                file,
+                "--overlap-with",
+                "MEX",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let read = |f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_eq!(read("a.csv"), read("b.csv"));
+    assert_ne!(read("a.csv"), read("c.csv"));
+    for f in ["a.csv", "a.jsonl"] {
+        let out = run_in(d, &["--json", "case", "import", "--check", f]);
+        assert!(out.status.success(), "{f}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["persons"].as_u64().unwrap() >= 500, "{v}");
+    }
+    let out = run_in(d, &["generate", "--country", "ATL", "--persons", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no generator data for \"ATL\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn status_counts(home: &str) -> (u64, u64) {
+    let out = enlace(&["--home", home, "--json", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (v["cases"].as_u64().unwrap(), v["persons"].as_u64().unwrap())
+}
+
+fn sorted_lines(p: &Path) -> Vec<String> {
+    let mut l: Vec<String> = std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    l.sort();
+    l
+}
+
+#[tokio::test]
+async fn import_export_round_trips_idempotently_and_rejects_atomically() {
+    let fed = Federation::new().node("GTM").start().await.unwrap();
+    let home = home_arg(fed.get("GTM").dir.path());
+    let dir = tempfile_dir();
+    let d = dir.path().to_path_buf();
+    let h = home.clone();
+    tokio::task::spawn_blocking(move || {
+        let p = |f: &str| d.join(f).display().to_string();
+        let ok = |args: &[&str]| {
+            let out = run_in(&d, args);
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+            out
+        };
+        ok(&[
+            "generate",
+            "--country",
+            "GTM",
+            "--persons",
+            "700",
+            "--seed",
+            "11",
+            "-o",
+            "gen.jsonl",
+        ]);
+        ok(&["--home", &h, "case", "import", "gen.jsonl", "--batch", "50"]);
+        let counts = status_counts(&h);
+        // Re-importing the same file changes nothing (upsert by id).
+        ok(&["--home", &h, "case", "import", "gen.jsonl", "--batch", "64"]);
+        assert_eq!(status_counts(&h), counts);
+        // Export in both formats: JSON lines equal the generated documents.
+        ok(&["--home", &h, "case", "export", "out.jsonl"]);
+        ok(&["--home", &h, "case", "export", "out.csv"]);
+        assert_eq!(
+            sorted_lines(&d.join("out.jsonl")),
+            sorted_lines(&d.join("gen.jsonl"))
+        );
+        // The CSV imports back to the same cases.
+        ok(&["--home", &h, "case", "import", &p("out.csv")]);
+        assert_eq!(status_counts(&h), counts);
+        ok(&["--home", &h, "case", "export", "again.jsonl"]);
+        assert_eq!(
+            sorted_lines(&d.join("again.jsonl")),
+            sorted_lines(&d.join("gen.jsonl"))
+        );
+
+        // A file with one bad case imports nothing…
+        let mut text = std::fs::read_to_string(d.join("out.csv")).unwrap();
+        // The id and the ICCS code are the first two cells (never quoted).
+        let row = text.lines().nth(1).unwrap().to_owned();
+        let (_id, rest) = row.split_once(',').unwrap();
+        let (_code, rest) = rest.split_once(',').unwrap();
+        text.push_str(&format!("NEW-1,9999,{rest}"));
+        text.push('\n');
+        std::fs::write(d.join("mixed.csv"), &text).unwrap();
+        let out = run_in(&d, &["--home", &h, "case", "import", "mixed.csv"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("nothing imported"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("(cas_iccs_code): unknown ICCS code \"9999\""),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(status_counts(&h), counts);
+        // …unless --skip-invalid: the good cases go in, the bad one to the rejects file.
+        let out = ok(&[
+            "--home",
+            &h,
+            "--json",
+            "case",
+            "import",
+            "mixed.csv",
+            "--skip-invalid",
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["skipped_invalid"], 1, "{v}");
+        let rejects = std::fs::read_to_string(d.join("mixed.rejects.csv")).unwrap();
+        assert!(
+            rejects.starts_with("enlace_reject_reason,cas_id,"),
+            "{rejects}"
+        );
+        assert!(rejects.contains("unknown ICCS code"), "{rejects}");
+        assert_eq!(status_counts(&h), counts);
+    })
+    .await
+    .unwrap();
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn a_storage_failure_mid_import_leaves_only_whole_batches() {
+    let mut fed = Federation::new()
+        .node_with_faulty_store("GTM")
+        .start()
+        .await
+        .unwrap();
+    let home = home_arg(fed.get("GTM").dir.path());
+    let dir = tempfile_dir();
+    let d = dir.path().to_path_buf();
+    let h = home.clone();
+    let first = tokio::task::spawn_blocking(move || {
+        let out = run_in(
+            &d,
+            &[
+                "generate",
+                "--country",
+                "GTM",
+                "--persons",
+                "300",
+                "--seed",
+                "1",
+                "-o",
+                "a.jsonl",
+            ],
+        );
+        assert!(out.status.success());
+        let out = run_in(
+            &d,
+            &[
+                "generate",
+                "--country",
+                "MEX",
+                "--persons",
+                "300",
+                "--seed",
+                "1",
+                "-o",
+                "b.jsonl",
+            ],
+        );
+        assert!(out.status.success());
+        let out = run_in(&d, &["--home", &h, "case", "import", "a.jsonl"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        status_counts(&h)
+    })
+    .await
+    .unwrap();
+    fed.get("GTM").faults.as_ref().unwrap().fail();
+    let d = dir.path().to_path_buf();
+    let h = home.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = run_in(
+            &d,
+            &["--home", &h, "case", "import", "b.jsonl", "--batch", "10"],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("import stopped after 0 cases"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("run the same import again"),
+            "{}",
+            stderr(&out)
+        );
+    })
+    .await
+    .unwrap();
+    // Reopen the store as written: the first file whole, nothing of the second.
+    let node = fed.remove("GTM");
+    let kept = node.close().await;
+    let store =
+        enlace_node::store::SledStore::open(&enlace_node::config::Home::new(kept.path()).data())
+            .unwrap();
+    use enlace_node::store::{Store as _, Tree};
+    let cases = store.scan_prefix(Tree::Cases, b"", usize::MAX).unwrap();
+    assert_eq!(cases.len() as u64, first.0);
+    assert!(cases.iter().all(|(k, _)| k.starts_with(b"GTM-")));
+}

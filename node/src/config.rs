@@ -252,6 +252,7 @@ impl Home {
     /// Reads the hit-reference secret.
     pub fn read_node_secret(&self) -> Result<[u8; 32], ConfigError> {
         let path = self.node_secret();
+        identity::check_private(&path)?;
         let text = fs::read_to_string(&path).map_err(|source| ConfigError::Io {
             path: path.display().to_string(),
             source,
@@ -487,6 +488,39 @@ mod tests {
         assert!(parse_config(&dup).unwrap_err().contains("unique"));
         let colon = text.replace("investigator-1", "inv:1");
         assert!(parse_config(&colon).is_err());
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn world_readable_keys_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            node_id: NodeId::parse("COL").unwrap(),
+            peer_listen: "127.0.0.1:7100".into(),
+            admin_listen: "127.0.0.1:7101".into(),
+            endpoint: None,
+            contact: Contact::default(),
+        };
+        let done = init(dir.path(), &opts, 1).unwrap();
+        for key in [
+            done.home.signing_key(),
+            done.home.tls_key(),
+            done.home.node_secret(),
+        ] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = match key == done.home.node_secret() {
+                true => done.home.read_node_secret().unwrap_err().to_string(),
+                false if key == done.home.signing_key() => {
+                    identity::read_signing_key(&key).unwrap_err().to_string()
+                }
+                false => identity::read_tls(&done.home.tls_cert(), &key)
+                    .unwrap_err()
+                    .to_string(),
+            };
+            assert!(err.contains("chmod 600"), "{err}");
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
     }
 
     #[test]

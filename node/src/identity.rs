@@ -150,8 +150,31 @@ pub fn generate_signing_key() -> SigningKey {
     SigningKey::generate(&mut rand::rngs::OsRng)
 }
 
+/// Refuses a secret file that group or others may read or write.
+pub fn check_private(path: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(io_err(path))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Invalid {
+                path: path.display().to_string(),
+                reason: format!(
+                    "secret file is accessible to group or others (mode {:o}); run chmod 600 on it",
+                    mode & 0o777
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads a signing key stored as 64 hex characters (the 32-byte seed).
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
+    check_private(path)?;
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     let bytes = hex::decode(text.trim()).map_err(|e| KeyError::Invalid {
         path: path.display().to_string(),
@@ -178,6 +201,7 @@ pub fn generate_tls(node: &NodeId) -> Result<(String, String), KeyError> {
 /// Reads a TLS identity from PEM files.
 pub fn read_tls(cert_path: &Path, key_path: &Path) -> Result<TlsIdentity, KeyError> {
     use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
+    check_private(key_path)?;
     let cert = CertificateDer::from_pem_file(cert_path).map_err(|e| KeyError::Invalid {
         path: cert_path.display().to_string(),
         reason: e.to_string(),

@@ -506,7 +506,7 @@ pub fn rogue_tls(id: &str) -> anyhow::Result<TlsIdentity> {
     let c: PathBuf = dir.path().join("c.pem");
     let k: PathBuf = dir.path().join("k.pem");
     std::fs::write(&c, cert)?;
-    std::fs::write(&k, key)?;
+    identity::write_secret(&k, key.as_bytes())?;
     Ok(identity::read_tls(&c, &k)?)
 }
 

@@ -195,6 +195,19 @@ impl admin_server::Admin for Admin {
         Ok(Response::new(pb::ImportCasesResponse { cases, persons }))
     }
 
+    async fn export_cases(
+        &self,
+        request: Request<pb::ExportCasesRequest>,
+    ) -> Result<Response<pb::ExportCasesResponse>, Status> {
+        let user = user(&request, &[])?;
+        let r = request.into_inner();
+        let (case_json, more) = self
+            .node
+            .export_cases(&user.name, r.offset, r.limit)
+            .await?;
+        Ok(Response::new(pb::ExportCasesResponse { case_json, more }))
+    }
+
     async fn search(
         &self,
         request: Request<pb::OutboundSearchRequest>,
