@@ -652,6 +652,10 @@ impl Node {
             let Ok(case) = serde_json::from_slice::<Case>(&raw) else {
                 continue;
             };
+            // Index entries are hints: the record itself must still carry the key.
+            if !case.person_has_key(person, q.tree == Tree::Names, &q.key) {
+                continue;
+            }
             let reference = self.hit_reference(&case_id, person, requester);
             let target = serde_json::json!({
                 "case": case_id, "person": person, "requester": requester.as_str(), "issued_ms": now,
@@ -781,9 +785,28 @@ impl Node {
         // Writes of peers and imports are serialised (exact counters, no races on pins).
         let _guard = self.write_lock.lock().await;
         let (mut case_count, mut person_count) = self.counts()?;
+        // The case records are the truth; index entries are hints that point
+        // at them (`lookup` re-checks every hit against the record). So new
+        // index entries are written first, outside the atomic batch, the case
+        // records and counters commit atomically with the audit leaf, and index
+        // entries the new versions no longer have are removed afterwards. A
+        // crash at any point leaves the old or the new records, never a mix;
+        // stray index entries are ignored and cleaned by the next import.
+        let mut hints = Batch::new();
+        let mut stale = Batch::new();
         let mut effects = Batch::new();
         let mut persons = 0u64;
         for case in &cases {
+            let (ids, names) = case.index_keys();
+            let fresh: BTreeSet<(Tree, Vec<u8>)> = ids
+                .iter()
+                .map(|(p, k)| (Tree::Identifiers, index_entry(k, &case.id, *p)))
+                .chain(
+                    names
+                        .iter()
+                        .map(|(p, k)| (Tree::Names, index_entry(k, &case.id, *p))),
+                )
+                .collect();
             if let Some(old) = self
                 .store
                 .get(Tree::Cases, case.id.as_bytes())
@@ -793,25 +816,29 @@ impl Node {
                     case_count = case_count.saturating_sub(1);
                     person_count = person_count.saturating_sub(old.persons.len() as u64);
                     let (ids, names) = old.index_keys();
-                    for (p, k) in ids {
-                        effects.delete(Tree::Identifiers, index_entry(&k, &old.id, p));
-                    }
-                    for (p, k) in names {
-                        effects.delete(Tree::Names, index_entry(&k, &old.id, p));
+                    let old_entries = ids
+                        .iter()
+                        .map(|(p, k)| (Tree::Identifiers, index_entry(k, &old.id, *p)))
+                        .chain(
+                            names
+                                .iter()
+                                .map(|(p, k)| (Tree::Names, index_entry(k, &old.id, *p))),
+                        );
+                    for (tree, key) in old_entries {
+                        if !fresh.contains(&(tree, key.clone())) {
+                            stale.delete(tree, key);
+                        }
                     }
                 }
             }
-            let (ids, names) = case.index_keys();
-            for (p, k) in ids {
-                effects.put(Tree::Identifiers, index_entry(&k, &case.id, p), Vec::new());
-            }
-            for (p, k) in names {
-                effects.put(Tree::Names, index_entry(&k, &case.id, p), Vec::new());
+            for (tree, key) in fresh {
+                hints.put(tree, key, Vec::new());
             }
             let json = serde_json::to_vec(case).map_err(|_| ServiceError::Internal)?;
             effects.put(Tree::Cases, case.id.as_bytes().to_vec(), json);
             persons += case.persons.len() as u64;
         }
+        self.store.apply_each(hints).map_err(|e| self.fail(e))?;
         case_count += cases.len() as u64;
         person_count += persons;
         effects.put(
@@ -827,6 +854,7 @@ impl Node {
         let mut record = self.local_record(user, "import_cases", "");
         record.items = cases.len() as u32;
         self.record(record, effects).await?;
+        self.store.apply_each(stale).map_err(|e| self.fail(e))?;
         Ok((cases.len() as u64, persons))
     }
 

@@ -695,6 +695,15 @@ impl Case {
         }
         (ids, names)
     }
+
+    /// True when person `person` of this case has index key `key` (a name key
+    /// when `name`, else an identifier key): the check that turns an index
+    /// hint into a match.
+    pub fn person_has_key(&self, person: u32, name: bool, key: &[u8]) -> bool {
+        let (ids, names) = self.index_keys();
+        let list = if name { names } else { ids };
+        list.iter().any(|(p, k)| *p == person && k == key)
+    }
 }
 
 fn check_event(e: &mut Errors, at: &str, ev: &Event, today: time::Date) {

@@ -219,3 +219,43 @@ async fn node_info_returns_the_signed_directory_entry() {
     assert_eq!(peer.tls_pin, fed.get("GTM").node.tls().pin);
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn a_replaced_case_no_longer_matches_its_old_identifiers() {
+    let fed = two_nodes().await;
+    // Re-import GTM-2025-0042 with another passport: the old number must stop matching.
+    fed.import(
+        "GTM",
+        &[sample_case(
+            "GTM-2025-0042",
+            "GTM",
+            "B7777777",
+            "+502 5555 1234",
+        )],
+    )
+    .await
+    .unwrap();
+    let request = fed.search_request(
+        "MEX",
+        "GTM",
+        vec![
+            doc_item("old", "GTM", "A1234567"),
+            doc_item("new", "GTM", "B7777777"),
+        ],
+    );
+    let response = fed
+        .exchange("MEX", "GTM")
+        .unwrap()
+        .search(fed.sign("MEX", &request))
+        .await
+        .unwrap()
+        .into_inner();
+    let decoded = decode_search_response(&response).unwrap();
+    let hits: Vec<_> = decoded
+        .results
+        .iter()
+        .map(|r| (r.item_id.as_str(), r.hit))
+        .collect();
+    assert_eq!(hits, vec![("old", false), ("new", true)]);
+    fed.stop().await;
+}
