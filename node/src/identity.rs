@@ -538,7 +538,7 @@ mod tests {
         let node = NodeId::parse("COL").unwrap();
         let (cert, key) = generate_tls(&node).unwrap();
         std::fs::write(dir.path().join("c.pem"), cert).unwrap();
-        std::fs::write(dir.path().join("k.pem"), key).unwrap();
+        write_secret(&dir.path().join("k.pem"), key.as_bytes()).unwrap();
         let id = read_tls(&dir.path().join("c.pem"), &dir.path().join("k.pem")).unwrap();
         assert_eq!(spki_pin(&id.cert).unwrap(), id.pin);
     }
