@@ -162,6 +162,19 @@ pub struct Config {
     pub limits: Limits,
     /// Admin API users.
     pub users: Vec<User>,
+    /// Auditors (e.g. the ministry) whose cosignatures of our checkpoints are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auditors: Vec<Auditor>,
+}
+
+/// An auditor key allowed to cosign this node's checkpoints (`enlace audit cosign`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Auditor {
+    /// Cosignature key name, e.g. `ministry.mex/audit`.
+    pub name: String,
+    /// Hex of the 32-byte Ed25519 public key.
+    pub public_key: String,
 }
 
 /// The national point of contact.
@@ -306,6 +319,21 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
             ));
         }
     }
+    for a in &config.auditors {
+        let key = hex::decode(&a.public_key)
+            .ok()
+            .and_then(|k| crate::envelope::parse_public_key(&k).ok());
+        if key.is_none()
+            || a.name.is_empty()
+            || a.name.contains(char::is_whitespace)
+            || a.name.contains('+')
+        {
+            return Err(format!(
+                "auditor {:?}: a name without spaces or '+', and a valid Ed25519 public key in hex",
+                a.name
+            ));
+        }
+    }
     let l = &config.limits;
     if l.max_message_bytes < 1024
         || l.max_query_items == 0
@@ -407,6 +435,7 @@ pub fn init(root: &Path, opts: &InitOptions, now_ms: i64) -> Result<Initialized,
             role: UserRole::Operator,
             token_sha256: token_hash(&token),
         }],
+        auditors: Vec::new(),
     };
     let text = toml::to_string(&config).map_err(|e| ConfigError::Invalid {
         path: home.config().display().to_string(),

@@ -254,4 +254,167 @@ impl admin_server::Admin for Admin {
             .collect();
         Ok(Response::new(pb::AuditTailResponse { records_json }))
     }
+
+    type ExportAuditStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::AuditChunk, Status>> + Send>>;
+
+    async fn export_audit(
+        &self,
+        request: Request<pb::ExportAuditRequest>,
+    ) -> Result<Response<Self::ExportAuditStream>, Status> {
+        let user = user(&request, &[UserRole::Auditor])?;
+        self.node.ensure_serving()?;
+        // The export itself is an audited action; the bundle then includes it.
+        let record = self.node.local_record(&user.name, "export_audit", "");
+        self.node.record(record, crate::store::Batch::new()).await?;
+        let size = self.node.audit().durable_size();
+        if size > 0 {
+            self.node.checkpoint_covering(size - 1)?;
+        }
+        let node = self.node.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let fail = |e: crate::audit::AuditError| {
+                tracing::error!(error = %e, "audit export");
+                Status::from(ServiceError::Internal)
+            };
+            let mut next = 0u64;
+            while next < size {
+                let leaves = match node.audit().leaves(next, 2048) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = tx.send(Err(fail(e))).await;
+                        return;
+                    }
+                };
+                let leaves: Vec<pb::AuditLeaf> = leaves
+                    .into_iter()
+                    .take_while(|(i, _)| *i < size)
+                    .map(|(index, data)| pb::AuditLeaf { index, data })
+                    .collect();
+                if leaves.is_empty() {
+                    break;
+                }
+                next = leaves.last().map_or(size, |l| l.index + 1);
+                if tx
+                    .send(Ok(pb::AuditChunk {
+                        leaves,
+                        ..Default::default()
+                    }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let checkpoints = match node.audit().checkpoints() {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(fail(e))).await;
+                    return;
+                }
+            };
+            let mut witness_keys: Vec<pb::PublicKey> = node
+                .peers()
+                .all()
+                .iter()
+                .flat_map(|p| {
+                    let name = crate::audit::witness_name(&p.node_id);
+                    p.keys.iter().map(move |(_, k)| pb::PublicKey {
+                        name: name.clone(),
+                        key: k.to_bytes().to_vec(),
+                    })
+                })
+                .collect();
+            for a in &node.config().auditors {
+                if let Ok(key) = hex::decode(&a.public_key) {
+                    witness_keys.push(pb::PublicKey {
+                        name: a.name.clone(),
+                        key,
+                    });
+                }
+            }
+            let last = pb::AuditChunk {
+                leaves: Vec::new(),
+                last: true,
+                checkpoints,
+                origin: node.audit().origin().to_owned(),
+                log_key: Some(pb::PublicKey {
+                    name: node.audit().origin().to_owned(),
+                    key: node.signer().verifying_key().to_bytes().to_vec(),
+                }),
+                witness_keys,
+            };
+            let _ = tx.send(Ok(last)).await;
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn latest_checkpoint(
+        &self,
+        request: Request<pb::LatestCheckpointRequest>,
+    ) -> Result<Response<pb::LatestCheckpointResponse>, Status> {
+        user(&request, &[UserRole::Auditor, UserRole::Investigator])?;
+        let response = self.node.serve_checkpoint()?;
+        Ok(Response::new(pb::LatestCheckpointResponse {
+            note: response.note,
+        }))
+    }
+
+    async fn add_cosignature(
+        &self,
+        request: Request<pb::AddCosignatureRequest>,
+    ) -> Result<Response<pb::AddCosignatureResponse>, Status> {
+        let user = user(&request, &[UserRole::Auditor])?;
+        self.node.ensure_serving()?;
+        let r = request.into_inner();
+        let auditor = self
+            .node
+            .config()
+            .auditors
+            .iter()
+            .find(|a| a.name == r.name)
+            .ok_or_else(|| {
+                ServiceError::PermissionDenied(format!(
+                    "{:?} is not a configured auditor",
+                    r.name.chars().take(64).collect::<String>()
+                ))
+            })?;
+        let key = hex::decode(&auditor.public_key)
+            .ok()
+            .and_then(|k| crate::envelope::parse_public_key(&k).ok())
+            .ok_or(ServiceError::Internal)?;
+        self.node
+            .audit()
+            .add_cosignature(&r.checkpoint, &r.cosignature, &auditor.name, key)
+            .map_err(|e| ServiceError::InvalidArgument(format!("cosignature refused: {e}")))?;
+        let record = self.node.local_record(&user.name, "add_cosignature", "");
+        self.node.record(record, crate::store::Batch::new()).await?;
+        Ok(Response::new(pb::AddCosignatureResponse {}))
+    }
+
+    async fn witness_status(
+        &self,
+        request: Request<pb::WitnessStatusRequest>,
+    ) -> Result<Response<pb::WitnessStatusResponse>, Status> {
+        user(&request, &[UserRole::Auditor])?;
+        let logs = self
+            .node
+            .witnessed()?
+            .into_iter()
+            .map(|(origin, note)| pb::WitnessedLog { origin, note })
+            .collect();
+        let alarms_json = self
+            .node
+            .alarms(1000)?
+            .iter()
+            .map(|a| serde_json::to_string(a).unwrap_or_default())
+            .collect();
+        Ok(Response::new(pb::WitnessStatusResponse {
+            logs,
+            alarms_json,
+        }))
+    }
 }
