@@ -21,9 +21,14 @@ pub enum ServiceError {
     /// Wrong audience, expired, not yet valid, replayed: FAILED_PRECONDITION.
     #[error("failed precondition: {0}")]
     FailedPrecondition(&'static str),
-    /// Rate limit or quota: RESOURCE_EXHAUSTED.
-    #[error("resource exhausted: {0}")]
-    ResourceExhausted(&'static str),
+    /// Rate limit or quota: RESOURCE_EXHAUSTED, with when to retry.
+    #[error("resource exhausted: {what}")]
+    ResourceExhausted {
+        /// Which limit.
+        what: &'static str,
+        /// Milliseconds until a retry can succeed.
+        retry_after_ms: u64,
+    },
     /// Storage failed; nothing was disclosed: UNAVAILABLE.
     #[error("unavailable: node is not serving")]
     Unavailable,
@@ -40,7 +45,7 @@ impl ServiceError {
             ServiceError::Unauthenticated(_) => Code::Unauthenticated,
             ServiceError::PermissionDenied(_) => Code::PermissionDenied,
             ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
-            ServiceError::ResourceExhausted(_) => Code::ResourceExhausted,
+            ServiceError::ResourceExhausted { .. } => Code::ResourceExhausted,
             ServiceError::Unavailable => Code::Unavailable,
             ServiceError::Internal => Code::Internal,
         }
@@ -52,7 +57,7 @@ impl ServiceError {
             ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m) => m.as_str(),
             ServiceError::Unauthenticated(m)
             | ServiceError::FailedPrecondition(m)
-            | ServiceError::ResourceExhausted(m) => m,
+            | ServiceError::ResourceExhausted { what: m, .. } => m,
             ServiceError::Unavailable => "store failure",
             ServiceError::Internal => "internal",
         };
@@ -66,11 +71,18 @@ impl From<ServiceError> for Status {
             ServiceError::InvalidArgument(m) | ServiceError::PermissionDenied(m) => m.clone(),
             ServiceError::Unauthenticated(m)
             | ServiceError::FailedPrecondition(m)
-            | ServiceError::ResourceExhausted(m) => (*m).to_owned(),
+            | ServiceError::ResourceExhausted { what: m, .. } => (*m).to_owned(),
             ServiceError::Unavailable => "node is not serving".to_owned(),
             ServiceError::Internal => "internal error".to_owned(),
         };
-        Status::new(e.code(), message)
+        let mut status = Status::new(e.code(), message);
+        if let ServiceError::ResourceExhausted { retry_after_ms, .. } = e {
+            // When a retry can succeed, in milliseconds (docs/protocol.md).
+            if let Ok(v) = retry_after_ms.to_string().parse() {
+                status.metadata_mut().insert("retry-after-ms", v);
+            }
+        }
+        status
     }
 }
 

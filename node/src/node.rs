@@ -201,7 +201,20 @@ struct Checked {
     request: pb::SearchRequest,
     queries: Vec<Query>,
     agreement: Agreement,
+    /// The daily counter to persist with the decision: key and new value.
+    quota: (Vec<u8>, u64),
 }
+
+/// A peer's use of its limits.
+#[derive(Clone, Copy, Debug)]
+struct Usage {
+    minute_start_ms: i64,
+    minute_count: u32,
+    day: i64,
+    day_count: u64,
+}
+
+const DAY_MS: i64 = 86_400_000;
 
 /// An Enlace node.
 pub struct Node {
@@ -217,6 +230,7 @@ pub struct Node {
     serving: AtomicBool,
     health: HealthReporter,
     write_lock: tokio::sync::Mutex<()>,
+    usage: std::sync::Mutex<std::collections::HashMap<NodeId, Usage>>,
     pub(crate) federation: crate::federation::Clients,
 }
 
@@ -273,6 +287,7 @@ impl Node {
             serving: AtomicBool::new(true),
             health,
             write_lock: tokio::sync::Mutex::new(()),
+            usage: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -437,6 +452,11 @@ impl Node {
             }
         };
         let mut effects = Batch::new();
+        effects.put(
+            Tree::Quotas,
+            checked.quota.0.clone(),
+            checked.quota.1.to_be_bytes().to_vec(),
+        );
         let mut results = Vec::with_capacity(checked.queries.len());
         let mut hit_items = 0u32;
         for q in &checked.queries {
@@ -611,11 +631,73 @@ impl Node {
         .clone();
         record.agreement = format!("{}@{}", agreement.id, agreement.version);
         record.legal_basis = legal.instrument.chars().take(200).collect();
+        drop(agreements);
+        // 8. Rate limits and the daily quota of the agreement.
+        let quota = self.charge(&conn.node, &agreement.rate_limits, now)?;
         Ok(Checked {
             request,
             queries,
             agreement,
+            quota,
         })
+    }
+
+    /// Counts one answered request against `peer`'s limits, or refuses it
+    /// with RESOURCE_EXHAUSTED and when to retry. The daily count is durable
+    /// (written with the decision), so a restart does not reset it.
+    fn charge(
+        &self,
+        peer: &NodeId,
+        limits: &policy::RateLimits,
+        now: i64,
+    ) -> Result<(Vec<u8>, u64), ServiceError> {
+        let day = now.div_euclid(DAY_MS);
+        let mut key = peer.as_str().as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(&day.to_be_bytes());
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let current = match usage.get(peer).copied() {
+            Some(u) if u.day == day => u,
+            previous => {
+                let stored = self
+                    .store
+                    .get(Tree::Quotas, &key)
+                    .map_err(|e| self.fail(e))?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Usage {
+                    day,
+                    day_count: stored,
+                    ..previous.unwrap_or(Usage {
+                        minute_start_ms: now,
+                        minute_count: 0,
+                        day,
+                        day_count: 0,
+                    })
+                }
+            }
+        };
+        let mut u = current;
+        if now.saturating_sub(u.minute_start_ms) >= 60_000 || now < u.minute_start_ms {
+            u.minute_start_ms = now;
+            u.minute_count = 0;
+        }
+        if u.day_count >= u64::from(limits.per_day) {
+            return Err(ServiceError::ResourceExhausted {
+                what: "daily quota of the agreement exhausted",
+                retry_after_ms: ((day + 1) * DAY_MS - now).max(0) as u64,
+            });
+        }
+        if u.minute_count >= limits.per_minute {
+            return Err(ServiceError::ResourceExhausted {
+                what: "per-minute rate limit of the agreement reached",
+                retry_after_ms: (u.minute_start_ms + 60_000 - now).max(0) as u64,
+            });
+        }
+        u.minute_count += 1;
+        u.day_count += 1;
+        usage.insert(peer.clone(), u);
+        Ok((key, u.day_count))
     }
 
     /// Finds the records matching one query and mints hit references for them.

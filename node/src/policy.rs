@@ -58,6 +58,28 @@ pub struct Agreement {
     pub valid_from: String,
     /// Last day of validity (UTC, inclusive), `YYYY-MM-DD`.
     pub valid_until: String,
+    /// How much the peer may ask (defaults apply when absent).
+    #[serde(default)]
+    pub rate_limits: RateLimits,
+}
+
+/// Per-peer limits of an agreement, enforced by the responder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Requests answered per rolling minute window.
+    pub per_minute: u32,
+    /// Requests answered per UTC day (counted durably).
+    pub per_day: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_minute: 600,
+            per_day: 50_000,
+        }
+    }
 }
 
 /// Why an agreement document was refused.
@@ -109,6 +131,11 @@ impl Agreement {
         }
         if self.query_kinds.is_empty() {
             return bad("at least one query kind");
+        }
+        if self.rate_limits.per_minute == 0
+            || self.rate_limits.per_day < self.rate_limits.per_minute
+        {
+            return bad("rate_limits: per_minute at least 1 and per_day at least per_minute");
         }
         let from = parse_date(&self.valid_from).map_err(AgreementError)?;
         let until = parse_date(&self.valid_until).map_err(AgreementError)?;

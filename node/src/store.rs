@@ -78,11 +78,13 @@ pub enum Tree {
     Receipts,
     /// Hit references handed out: reference → target JSON.
     Hits,
+    /// Requests answered per peer and UTC day: peer ‖ 0 ‖ day (i64 BE) → count (u64 BE).
+    Quotas,
 }
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 15] = [
+    pub const ALL: [Tree; 16] = [
         Tree::Meta,
         Tree::Peers,
         Tree::Agreements,
@@ -98,6 +100,7 @@ impl Tree {
         Tree::Alarms,
         Tree::Receipts,
         Tree::Hits,
+        Tree::Quotas,
     ];
 
     /// The on-disk name of the tree.
@@ -118,6 +121,7 @@ impl Tree {
             Tree::Alarms => "alarms",
             Tree::Receipts => "receipts",
             Tree::Hits => "hits",
+            Tree::Quotas => "quotas",
         }
     }
 

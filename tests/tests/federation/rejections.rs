@@ -418,3 +418,76 @@ async fn an_invalid_birth_date_is_not_echoed() {
     assert!(!last.reason.contains("1990"), "{}", last.reason);
     fed.stop().await;
 }
+
+fn limited_agreement(per_minute: u32, per_day: u32) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&agreement_json(
+        "MEX",
+        "GTM",
+        &["investigation"],
+        &["identifier"],
+        "2020-01-01",
+        "2099-12-31",
+    ))
+    .unwrap();
+    v["rate_limits"] = serde_json::json!({"per_minute": per_minute, "per_day": per_day});
+    v.to_string()
+}
+
+#[tokio::test]
+async fn rate_limit_floods_get_resource_exhausted_with_retry_information() {
+    let fed = Federation::new()
+        .node("MEX")
+        .node("GTM")
+        .agreement_json("MEX", "GTM", limited_agreement(3, 1000), &["MEX", "GTM"])
+        .start()
+        .await
+        .unwrap();
+    let mut client = fed.exchange("MEX", "GTM").unwrap();
+    for _ in 0..3 {
+        client
+            .search(fed.sign("MEX", &fed.search_request("MEX", "GTM", item())))
+            .await
+            .unwrap();
+    }
+    for _ in 0..5 {
+        let env = fed.sign("MEX", &fed.search_request("MEX", "GTM", item()));
+        let s = expect_denied(&fed, "MEX", env, Code::ResourceExhausted).await;
+        assert_eq!(
+            s.message(),
+            "per-minute rate limit of the agreement reached"
+        );
+        let retry: u64 = s
+            .metadata()
+            .get("retry-after-ms")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry > 0 && retry <= 60_000, "{retry}");
+    }
+    fed.stop().await;
+}
+
+#[tokio::test]
+async fn the_daily_quota_survives_a_restart() {
+    let mut fed = Federation::new()
+        .node("MEX")
+        .node("GTM")
+        .agreement_json("MEX", "GTM", limited_agreement(2, 2), &["MEX", "GTM"])
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        fed.exchange("MEX", "GTM")
+            .unwrap()
+            .search(fed.sign("MEX", &fed.search_request("MEX", "GTM", item())))
+            .await
+            .unwrap();
+    }
+    fed.restart("GTM", |_| {}).await.unwrap();
+    let env = fed.sign("MEX", &fed.search_request("MEX", "GTM", item()));
+    let s = expect_denied(&fed, "MEX", env, Code::ResourceExhausted).await;
+    assert_eq!(s.message(), "daily quota of the agreement exhausted");
+    fed.stop().await;
+}
