@@ -9,6 +9,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`model`] | cases, persons, identifiers; normalisation for exact matching (pure) |
+//! | [`matching`] | person matching for Spanish and Portuguese names: normalisation, phonetic keys, blocking, scored bands (pure) |
 //! | [`envelope`] | DSSE v1 signing and strict verification of payload bytes (pure) |
 //! | [`policy`] | information-sharing agreements and the default-deny decision (pure) |
 //! | [`audit`] | the Merkle transparency log of decisions, checkpoints, cosignatures kept |
@@ -51,6 +52,7 @@ pub mod envelope;
 pub mod error;
 pub mod federation;
 pub mod identity;
+pub mod matching;
 pub mod merkle;
 pub mod model;
 pub mod node;
