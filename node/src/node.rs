@@ -2,7 +2,7 @@
 //! fail-closed storage handling.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, RwLock,
@@ -22,6 +22,7 @@ use crate::{
     envelope::{self, Signer, VerifyError, SEARCH_REQUEST, SEARCH_RESPONSE},
     error::ServiceError,
     identity::{self, NodeId, PeerRegistry, TlsIdentity},
+    matching,
     model::{self, Case, IdentifierKind},
     policy::{self, Agreement, QueryKind},
     store::{self, Batch, GroupCommit, SledStore, Store, Tree},
@@ -89,10 +90,12 @@ pub struct Query {
     pub item_id: String,
     /// Its kind.
     pub kind: QueryKind,
-    /// Index tree and key prefix.
+    /// Index tree and key prefix (identifiers: the normalised key).
     pub tree: Tree,
-    /// Normalised key.
+    /// Normalised key (identifiers), empty for names.
     pub key: Vec<u8>,
+    /// The person looked for (names).
+    pub name: Option<matching::NameQuery>,
 }
 
 /// Parses wire query items into index look-ups.
@@ -110,7 +113,7 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
         {
             return Err(bad("item_id must be 1 to 64 bytes and unique"));
         }
-        let (kind, tree, key) = match &item.kind {
+        let (kind, tree, key, name) = match &item.kind {
             Some(query_item::Kind::Identifier(id)) => {
                 let kind = match pb::IdentifierKind::try_from(id.kind) {
                     Ok(pb::IdentifierKind::Document) => IdentifierKind::Document,
@@ -125,7 +128,7 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
                     issuing_country: Some(id.issuing_country.clone()).filter(|c| !c.is_empty()),
                 };
                 let key = model::normalize_identifier(&record).map_err(|m| bad(&m))?;
-                (QueryKind::Identifier, Tree::Identifiers, key)
+                (QueryKind::Identifier, Tree::Identifiers, key, None)
             }
             Some(query_item::Kind::Name(n)) => {
                 if n.given_names.is_empty()
@@ -143,13 +146,22 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
                     return Err(bad("name parts are 1 to 100 bytes with letters"));
                 }
                 // The value is personal data: never echo it into a status or the audit log.
-                model::parse_date(&n.date_of_birth)
-                    .map_err(|_| bad("date_of_birth must be a date YYYY-MM-DD"))?;
-                (
-                    QueryKind::NameDob,
-                    Tree::Names,
-                    model::name_key(&n.given_names, &n.surnames, &n.date_of_birth),
-                )
+                let dob =
+                    if n.date_of_birth.is_empty() {
+                        None
+                    } else {
+                        Some(matching::Dob::parse(&n.date_of_birth).ok_or_else(|| {
+                            bad("date_of_birth must be YYYY, YYYY-MM or YYYY-MM-DD")
+                        })?)
+                    };
+                let name = matching::NameQuery {
+                    given_names: n.given_names.clone(),
+                    surnames: n.surnames.clone(),
+                    dob,
+                    sex: None,
+                    nationalities: Vec::new(),
+                };
+                (QueryKind::NameDob, Tree::Blocks, Vec::new(), Some(name))
             }
             None => return Err(bad("item has no query")),
         };
@@ -158,6 +170,7 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
             kind,
             tree,
             key,
+            name,
         });
     }
     Ok(out)
@@ -194,6 +207,73 @@ fn parse_index_entry(prefix_len: usize, k: &[u8]) -> Option<(String, u32)> {
     }
     let person = u32::from_be_bytes(person[1..].try_into().ok()?);
     Some((String::from_utf8(case.to_vec()).ok()?, person))
+}
+
+/// Most blocking-index entries read for one name query.
+const MAX_NAME_CANDIDATES: usize = 5_000;
+
+/// The matching fields of a person, kept as the value of its blocking-index
+/// entries so candidates are scored without loading their cases.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct NameHint {
+    #[serde(rename = "g")]
+    given_names: Vec<String>,
+    #[serde(rename = "s")]
+    surnames: Vec<String>,
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    dob: Option<String>,
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    sex: Option<String>,
+    #[serde(rename = "n", default, skip_serializing_if = "Vec::is_empty")]
+    nationalities: Vec<String>,
+}
+
+impl NameHint {
+    fn of(p: &model::Person) -> NameHint {
+        NameHint {
+            given_names: p.given_names.clone(),
+            surnames: p.surnames.clone(),
+            dob: p.date_of_birth.clone(),
+            sex: p.sex_gender.clone(),
+            nationalities: p.nationalities.clone(),
+        }
+    }
+
+    fn candidate(&self) -> matching::Candidate {
+        matching::Candidate {
+            given_names: self.given_names.clone(),
+            surnames: self.surnames.clone(),
+            dob: self.dob.as_deref().and_then(matching::Dob::parse),
+            sex: self.sex.as_deref().and_then(matching::Sex::parse),
+            nationalities: self.nationalities.clone(),
+        }
+    }
+}
+
+/// Blocking-index entries of every named person of a case:
+/// `(entry key, hint value)`, the key being `blocking key ‖ 0 ‖ case id ‖ 0 ‖ person`.
+fn block_entries(case: &Case) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (i, p) in case.persons.iter().enumerate() {
+        if p.given_names.is_empty() && p.surnames.is_empty() {
+            continue;
+        }
+        let hint = NameHint::of(p);
+        let Ok(value) = serde_json::to_vec(&hint) else {
+            continue;
+        };
+        for key in matching::blocking_keys(&hint.candidate()) {
+            out.push((index_entry(&key, &case.id, i as u32), value.clone()));
+        }
+    }
+    out
+}
+
+/// Parses a blocking-index entry key. Blocking keys are
+/// `'B' ‖ phonetic pair ‖ 0 ‖ year (2 bytes)` and phonetic keys hold no 0 byte.
+fn parse_block_entry(k: &[u8]) -> Option<(String, u32)> {
+    let zero = k.iter().position(|b| *b == 0)?;
+    parse_index_entry(zero + 3 + 1, k)
 }
 
 /// A checked inbound search, ready to answer.
@@ -708,6 +788,9 @@ impl Node {
         now: i64,
         effects: &mut Batch,
     ) -> Result<Vec<pb::Hit>, ServiceError> {
+        if let Some(name) = &q.name {
+            return self.lookup_name(name, requester, now, effects);
+        }
         let mut prefix = q.key.clone();
         prefix.push(0);
         let entries = self
@@ -735,24 +818,124 @@ impl Node {
                 continue;
             };
             // Index entries are hints: the record itself must still carry the key.
-            if !case.person_has_key(person, q.tree == Tree::Names, &q.key) {
+            if !case.person_has_key(person, false, &q.key) {
                 continue;
             }
-            let reference = self.hit_reference(&case_id, person, requester);
-            let target = serde_json::json!({
-                "case": case_id, "person": person, "requester": requester.as_str(), "issued_ms": now,
-            });
-            effects.put(
-                Tree::Hits,
-                reference.as_bytes().to_vec(),
-                target.to_string().into_bytes(),
+            hits.push(self.mint_hit(&case, person, "exact", requester, now, effects));
+            if hits.len() == MAX_HITS_PER_ITEM {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+
+    /// A hit on person `person` of `case`: an opaque reference for this
+    /// requester (remembered for step 2), the ICCS code and the year.
+    fn mint_hit(
+        &self,
+        case: &Case,
+        person: u32,
+        band: &str,
+        requester: &NodeId,
+        now: i64,
+        effects: &mut Batch,
+    ) -> pb::Hit {
+        let reference = self.hit_reference(&case.id, person, requester);
+        let target = serde_json::json!({
+            "case": case.id, "person": person, "requester": requester.as_str(), "issued_ms": now, "band": band,
+        });
+        effects.put(
+            Tree::Hits,
+            reference.as_bytes().to_vec(),
+            target.to_string().into_bytes(),
+        );
+        pb::Hit {
+            hit_reference: reference,
+            iccs_code: case.iccs_code.clone(),
+            case_year: case.year,
+            match_band: band.to_owned(),
+        }
+    }
+
+    /// Name search: the blocking index gives candidates (hints carrying the
+    /// matching fields), the matcher scores them, and every candidate that
+    /// reaches the `possible` band is re-scored against its case record
+    /// before it becomes a hit. Best first; at most `MAX_HITS_PER_ITEM`.
+    fn lookup_name(
+        &self,
+        name: &matching::NameQuery,
+        requester: &NodeId,
+        now: i64,
+        effects: &mut Batch,
+    ) -> Result<Vec<pb::Hit>, ServiceError> {
+        let thresholds = matching::Thresholds::default();
+        let query = matching::Prepared::new(name);
+        let mut scored: Vec<(f64, String, u32)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut budget = MAX_NAME_CANDIDATES;
+        for probe in matching::probes(name) {
+            let prefix = match probe {
+                matching::Probe::Key(mut k) => {
+                    k.push(0);
+                    k
+                }
+                matching::Probe::Prefix(p) => p,
+            };
+            let entries = self
+                .store
+                .scan_prefix(Tree::Blocks, &prefix, budget)
+                .map_err(|e| self.fail(e))?;
+            budget = budget.saturating_sub(entries.len());
+            for (k, v) in entries {
+                let Some((case_id, person)) = parse_block_entry(&k) else {
+                    continue;
+                };
+                if !seen.insert((case_id.clone(), person)) {
+                    continue;
+                }
+                let Ok(hint) = serde_json::from_slice::<NameHint>(&v) else {
+                    continue;
+                };
+                let m = matching::score_prepared(
+                    &query,
+                    &matching::Prepared::new(&hint.candidate()),
+                    &thresholds,
+                );
+                if m.band >= matching::Band::Possible {
+                    scored.push((m.score, case_id, person));
+                }
+            }
+            if budget == 0 {
+                tracing::debug!("name search candidate budget exhausted");
+                break;
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut hits = Vec::new();
+        for (_, case_id, person) in scored {
+            let Some(raw) = self
+                .store
+                .get(Tree::Cases, case_id.as_bytes())
+                .map_err(|e| self.fail(e))?
+            else {
+                continue;
+            };
+            let Ok(case) = serde_json::from_slice::<Case>(&raw) else {
+                continue;
+            };
+            let Some(p) = case.persons.get(person as usize) else {
+                continue;
+            };
+            // The hint may be stale: the record decides.
+            let m = matching::score_prepared(
+                &query,
+                &matching::Prepared::new(&NameHint::of(p).candidate()),
+                &thresholds,
             );
-            hits.push(pb::Hit {
-                hit_reference: reference,
-                iccs_code: case.iccs_code,
-                case_year: case.year,
-                match_band: "exact".into(),
-            });
+            if m.band < matching::Band::Possible {
+                continue;
+            }
+            hits.push(self.mint_hit(&case, person, m.band.as_str(), requester, now, effects));
             if hits.len() == MAX_HITS_PER_ITEM {
                 break;
             }
@@ -879,16 +1062,19 @@ impl Node {
         let mut effects = Batch::new();
         let mut persons = 0u64;
         for case in &cases {
-            let (ids, names) = case.index_keys();
-            let fresh: BTreeSet<(Tree, Vec<u8>)> = ids
+            let (ids, _) = case.index_keys();
+            let mut fresh: BTreeMap<(Tree, Vec<u8>), Vec<u8>> = ids
                 .iter()
-                .map(|(p, k)| (Tree::Identifiers, index_entry(k, &case.id, *p)))
-                .chain(
-                    names
-                        .iter()
-                        .map(|(p, k)| (Tree::Names, index_entry(k, &case.id, *p))),
-                )
+                .map(|(p, k)| {
+                    (
+                        (Tree::Identifiers, index_entry(k, &case.id, *p)),
+                        Vec::new(),
+                    )
+                })
                 .collect();
+            for (key, hint) in block_entries(case) {
+                fresh.insert((Tree::Blocks, key), hint);
+            }
             if let Some(old) = self
                 .store
                 .get(Tree::Cases, case.id.as_bytes())
@@ -897,24 +1083,24 @@ impl Node {
                 if let Ok(old) = serde_json::from_slice::<Case>(&old) {
                     case_count = case_count.saturating_sub(1);
                     person_count = person_count.saturating_sub(old.persons.len() as u64);
-                    let (ids, names) = old.index_keys();
+                    let (ids, _) = old.index_keys();
                     let old_entries = ids
                         .iter()
                         .map(|(p, k)| (Tree::Identifiers, index_entry(k, &old.id, *p)))
                         .chain(
-                            names
-                                .iter()
-                                .map(|(p, k)| (Tree::Names, index_entry(k, &old.id, *p))),
+                            block_entries(&old)
+                                .into_iter()
+                                .map(|(k, _)| (Tree::Blocks, k)),
                         );
                     for (tree, key) in old_entries {
-                        if !fresh.contains(&(tree, key.clone())) {
+                        if !fresh.contains_key(&(tree, key.clone())) {
                             stale.delete(tree, key);
                         }
                     }
                 }
             }
-            for (tree, key) in fresh {
-                hints.put(tree, key, Vec::new());
+            for ((tree, key), value) in fresh {
+                hints.put(tree, key, value);
             }
             let json = serde_json::to_vec(case).map_err(|_| ServiceError::Internal)?;
             effects.put(Tree::Cases, case.id.as_bytes().to_vec(), json);

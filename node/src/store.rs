@@ -78,13 +78,15 @@ pub enum Tree {
     Receipts,
     /// Hit references handed out: reference → target JSON.
     Hits,
+    /// Name blocking index: blocking key ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE) → matching fields (JSON).
+    Blocks,
     /// Requests answered per peer and UTC day: peer ‖ 0 ‖ day (i64 BE) → count (u64 BE).
     Quotas,
 }
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 16] = [
+    pub const ALL: [Tree; 17] = [
         Tree::Meta,
         Tree::Peers,
         Tree::Agreements,
@@ -101,6 +103,7 @@ impl Tree {
         Tree::Receipts,
         Tree::Hits,
         Tree::Quotas,
+        Tree::Blocks,
     ];
 
     /// The on-disk name of the tree.
@@ -122,6 +125,7 @@ impl Tree {
             Tree::Receipts => "receipts",
             Tree::Hits => "hits",
             Tree::Quotas => "quotas",
+            Tree::Blocks => "idx_blocks",
         }
     }
 

@@ -259,3 +259,72 @@ async fn a_replaced_case_no_longer_matches_its_old_identifiers() {
     assert_eq!(hits, vec![("old", false), ("new", true)]);
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn name_search_finds_spelling_variants_and_keeps_twins_out_of_strong() {
+    let fed = two_nodes().await;
+    let items = vec![
+        name_item(
+            "plain",
+            &["Maria", "Jose"],
+            &["Nunez", "de la Cruz"],
+            "1998-04-17",
+        ),
+        name_item(
+            "swapped",
+            &["Núñez de la Cruz"],
+            &["María José"],
+            "1998-04-17",
+        ),
+        name_item(
+            "nickname",
+            &["Ma.", "José"],
+            &["Nuñes", "De La Cruz"],
+            "1998-04-17",
+        ),
+        name_item(
+            "year_only",
+            &["María José"],
+            &["Núñez", "de la Cruz"],
+            "1998",
+        ),
+        name_item(
+            "twin",
+            &["Ana", "Lucía"],
+            &["Núñez", "de la Cruz"],
+            "1998-04-17",
+        ),
+        name_item("stranger", &["Pedro"], &["Gómez"], "1970-01-01"),
+    ];
+    let request = fed.search_request("MEX", "GTM", items);
+    let response = fed
+        .exchange("MEX", "GTM")
+        .unwrap()
+        .search(fed.sign("MEX", &request))
+        .await
+        .unwrap()
+        .into_inner();
+    let decoded = decode_search_response(&response).unwrap();
+    let band = |id: &str| {
+        let r = decoded.results.iter().find(|r| r.item_id == id).unwrap();
+        r.hits
+            .first()
+            .map(|h| h.match_band.clone())
+            .unwrap_or_else(|| "none".into())
+    };
+    for variant in ["plain", "swapped", "nickname"] {
+        assert!(
+            matches!(band(variant).as_str(), "exact" | "strong"),
+            "{variant}: {}",
+            band(variant)
+        );
+    }
+    assert_ne!(band("year_only"), "none", "a partial date still finds her");
+    assert!(
+        matches!(band("twin").as_str(), "none" | "possible"),
+        "twin: {}",
+        band("twin")
+    );
+    assert_eq!(band("stranger"), "none");
+    fed.stop().await;
+}
