@@ -250,10 +250,12 @@ impl NameHint {
     }
 }
 
-/// Blocking-index entries of every named person of a case:
-/// `(entry key, hint value)`, the key being `blocking key ‖ 0 ‖ case id ‖ 0 ‖ person`.
-fn block_entries(case: &Case) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out = Vec::new();
+/// Blocking-index entries of every named person of a case (keys
+/// `blocking key ‖ 0 ‖ case id ‖ 0 ‖ person`, empty values), and the person
+/// hints (`case id ‖ 0 ‖ person` → matching fields) they point to.
+fn block_entries(case: &Case) -> (Vec<Vec<u8>>, crate::store::Entries) {
+    let mut keys = Vec::new();
+    let mut hints = Vec::new();
     for (i, p) in case.persons.iter().enumerate() {
         if p.given_names.is_empty() && p.surnames.is_empty() {
             continue;
@@ -263,10 +265,19 @@ fn block_entries(case: &Case) -> Vec<(Vec<u8>, Vec<u8>)> {
             continue;
         };
         for key in matching::blocking_keys(&hint.candidate()) {
-            out.push((index_entry(&key, &case.id, i as u32), value.clone()));
+            keys.push(index_entry(&key, &case.id, i as u32));
         }
+        hints.push((person_key(&case.id, i as u32), value));
     }
-    out
+    (keys, hints)
+}
+
+/// `case id ‖ 0 ‖ person (u32 BE)`.
+fn person_key(case_id: &str, person: u32) -> Vec<u8> {
+    let mut k = case_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(&person.to_be_bytes());
+    k
 }
 
 /// Parses a blocking-index entry key. Blocking keys are
@@ -886,13 +897,20 @@ impl Node {
                 .scan_prefix(Tree::Blocks, &prefix, budget)
                 .map_err(|e| self.fail(e))?;
             budget = budget.saturating_sub(entries.len());
-            for (k, v) in entries {
+            for (k, _) in entries {
                 let Some((case_id, person)) = parse_block_entry(&k) else {
                     continue;
                 };
                 if !seen.insert((case_id.clone(), person)) {
                     continue;
                 }
+                let Some(v) = self
+                    .store
+                    .get(Tree::PersonHints, &person_key(&case_id, person))
+                    .map_err(|e| self.fail(e))?
+                else {
+                    continue;
+                };
                 let Ok(hint) = serde_json::from_slice::<NameHint>(&v) else {
                     continue;
                 };
@@ -1072,8 +1090,12 @@ impl Node {
                     )
                 })
                 .collect();
-            for (key, hint) in block_entries(case) {
-                fresh.insert((Tree::Blocks, key), hint);
+            let (blocks, person_hints) = block_entries(case);
+            for key in blocks {
+                fresh.insert((Tree::Blocks, key), Vec::new());
+            }
+            for (key, hint) in person_hints {
+                fresh.insert((Tree::PersonHints, key), hint);
             }
             if let Some(old) = self
                 .store
@@ -1087,11 +1109,14 @@ impl Node {
                     let old_entries = ids
                         .iter()
                         .map(|(p, k)| (Tree::Identifiers, index_entry(k, &old.id, *p)))
-                        .chain(
-                            block_entries(&old)
-                                .into_iter()
-                                .map(|(k, _)| (Tree::Blocks, k)),
-                        );
+                        .chain({
+                            let (blocks, person_hints) = block_entries(&old);
+                            blocks.into_iter().map(|k| (Tree::Blocks, k)).chain(
+                                person_hints
+                                    .into_iter()
+                                    .map(|(k, _)| (Tree::PersonHints, k)),
+                            )
+                        });
                     for (tree, key) in old_entries {
                         if !fresh.contains_key(&(tree, key.clone())) {
                             stale.delete(tree, key);

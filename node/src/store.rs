@@ -78,15 +78,17 @@ pub enum Tree {
     Receipts,
     /// Hit references handed out: reference → target JSON.
     Hits,
-    /// Name blocking index: blocking key ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE) → matching fields (JSON).
+    /// Name blocking index: blocking key ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE) → ().
     Blocks,
+    /// Matching fields of each named person: case id ‖ 0 ‖ person (u32 BE) → JSON.
+    PersonHints,
     /// Requests answered per peer and UTC day: peer ‖ 0 ‖ day (i64 BE) → count (u64 BE).
     Quotas,
 }
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 18] = [
         Tree::Meta,
         Tree::Peers,
         Tree::Agreements,
@@ -104,6 +106,7 @@ impl Tree {
         Tree::Hits,
         Tree::Quotas,
         Tree::Blocks,
+        Tree::PersonHints,
     ];
 
     /// The on-disk name of the tree.
@@ -126,6 +129,7 @@ impl Tree {
             Tree::Hits => "hits",
             Tree::Quotas => "quotas",
             Tree::Blocks => "idx_blocks",
+            Tree::PersonHints => "person_hints",
         }
     }
 
