@@ -148,7 +148,7 @@ pub struct User {
 }
 
 /// The content of `enlace.toml`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// This node's id.
@@ -162,9 +162,47 @@ pub struct Config {
     pub limits: Limits,
     /// Admin API users.
     pub users: Vec<User>,
+    /// Band thresholds of the person matcher (docs/matching.md).
+    #[serde(default)]
+    pub matching: MatchingConfig,
     /// Auditors (e.g. the ministry) whose cosignatures of our checkpoints are kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auditors: Vec<Auditor>,
+}
+
+/// Minimum scores of the match bands reported to peers. Precision first:
+/// raise `strong` to report fewer, surer matches.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchingConfig {
+    /// Minimum score of `exact` (also needs identical names and full date of birth).
+    pub exact: f64,
+    /// Minimum score of `strong`.
+    pub strong: f64,
+    /// Minimum score of `possible`; below it nothing is reported.
+    pub possible: f64,
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        let t = crate::matching::Thresholds::default();
+        MatchingConfig {
+            exact: t.exact,
+            strong: t.strong,
+            possible: t.possible,
+        }
+    }
+}
+
+impl MatchingConfig {
+    /// As the matcher's thresholds.
+    pub fn thresholds(&self) -> crate::matching::Thresholds {
+        crate::matching::Thresholds {
+            exact: self.exact,
+            strong: self.strong,
+            possible: self.possible,
+        }
+    }
 }
 
 /// An auditor key allowed to cosign this node's checkpoints (`enlace audit cosign`).
@@ -319,6 +357,12 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
             ));
         }
     }
+    let m = &config.matching;
+    let ordered =
+        0.0 < m.possible && m.possible <= m.strong && m.strong <= m.exact && m.exact <= 1.0;
+    if !ordered {
+        return Err("matching: need 0 < possible ≤ strong ≤ exact ≤ 1".into());
+    }
     for a in &config.auditors {
         let key = hex::decode(&a.public_key)
             .ok()
@@ -435,6 +479,7 @@ pub fn init(root: &Path, opts: &InitOptions, now_ms: i64) -> Result<Initialized,
             role: UserRole::Operator,
             token_sha256: token_hash(&token),
         }],
+        matching: MatchingConfig::default(),
         auditors: Vec::new(),
     };
     let text = toml::to_string(&config).map_err(|e| ConfigError::Invalid {

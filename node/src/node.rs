@@ -879,7 +879,7 @@ impl Node {
         now: i64,
         effects: &mut Batch,
     ) -> Result<Vec<pb::Hit>, ServiceError> {
-        let thresholds = matching::Thresholds::default();
+        let thresholds = self.config.matching.thresholds();
         let query = matching::Prepared::new(name);
         let mut scored: Vec<(f64, String, u32)> = Vec::new();
         let mut seen = BTreeSet::new();
