@@ -357,6 +357,12 @@ impl Node {
             request_digest: hex::encode(digest),
             purpose,
             agreement,
+            legal_basis: request
+                .header
+                .as_ref()
+                .and_then(|h| h.legal_basis.as_ref())
+                .map(|l| l.instrument.clone())
+                .unwrap_or_default(),
             decision: PeerOutcome::try_from(result.outcome)
                 .map(|o| {
                     o.as_str_name()

@@ -150,7 +150,25 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
                     if n.date_of_birth.is_empty() {
                         None
                     } else {
-                        Some(matching::Dob::parse(&n.date_of_birth).ok_or_else(|| {
+                        let d = &n.date_of_birth;
+                        let shaped = match d.len() {
+                            4 => d.bytes().all(|b| b.is_ascii_digit()),
+                            7 => d.bytes().enumerate().all(|(i, b)| {
+                                if i == 4 {
+                                    b == b'-'
+                                } else {
+                                    b.is_ascii_digit()
+                                }
+                            }),
+                            10 => model::parse_date(d).is_ok(),
+                            _ => false,
+                        };
+                        let parsed = if shaped {
+                            matching::Dob::parse(d)
+                        } else {
+                            None
+                        };
+                        Some(parsed.ok_or_else(|| {
                             bad("date_of_birth must be YYYY, YYYY-MM or YYYY-MM-DD")
                         })?)
                     };
@@ -212,8 +230,8 @@ fn parse_index_entry(prefix_len: usize, k: &[u8]) -> Option<(String, u32)> {
 /// Most blocking-index entries read for one name query.
 const MAX_NAME_CANDIDATES: usize = 5_000;
 
-/// The matching fields of a person, kept as the value of its blocking-index
-/// entries so candidates are scored without loading their cases.
+/// The matching fields of a person, kept once per person (`person_hints`)
+/// so candidates are scored without loading their cases.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct NameHint {
     #[serde(rename = "g")]

@@ -18,7 +18,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 /// Version of the on-disk layout; stored under [`Tree::Meta`] key `schema_version`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A storage failure. The node fails closed on any of these.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ impl From<sled::Error> for Error {
 /// The typed trees of an Enlace store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tree {
-    /// Schema version, audit head, case and person counters.
+    /// Schema version, audit frontier, case and person counters.
     Meta,
     /// Pinned peers: node id → signed directory entry (protobuf envelope).
     Peers,

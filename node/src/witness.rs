@@ -151,11 +151,21 @@ impl Node {
             ));
         }
         let name = audit::witness_name(&peer.node_id);
-        let accepted = peer.keys.iter().any(|(_, key)| {
-            self.audit()
+        let mut accepted = false;
+        for (_, key) in &peer.keys {
+            match self
+                .audit()
                 .add_cosignature(&r.checkpoint, &r.cosignature, &name, *key)
-                .is_ok()
-        });
+            {
+                Ok(()) => {
+                    accepted = true;
+                    break;
+                }
+                // A storage failure is not the witness's fault: fail closed.
+                Err(crate::audit::AuditError::Store(e)) => return Err(self.fail(e)),
+                Err(_) => {}
+            }
+        }
         if !accepted {
             return Err(ServiceError::InvalidArgument(
                 "cosignature does not verify for one of our checkpoints".into(),
