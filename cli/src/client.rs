@@ -59,7 +59,7 @@ pub(crate) async fn connect_addr(addr: &str, token: String) -> anyhow::Result<Ad
         .max_encoding_message_size(64 * 1024 * 1024))
 }
 
-fn refused(s: tonic::Status) -> anyhow::Error {
+pub(crate) fn refused(s: tonic::Status) -> anyhow::Error {
     anyhow!(
         "the node refused: {} ({})",
         s.message(),
@@ -166,6 +166,54 @@ pub(crate) async fn audit_tail(
         .iter()
         .map(|r| serde_json::from_str(r).context("the node sent an unreadable audit record"))
         .collect()
+}
+
+/// Starts streaming the whole audit log (leaves, then checkpoints and keys).
+pub(crate) async fn export_audit(
+    admin: &mut Admin,
+) -> anyhow::Result<tonic::Streaming<pb::AuditChunk>> {
+    Ok(admin
+        .export_audit(pb::ExportAuditRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner())
+}
+
+/// The node's latest checkpoint note with its cosignatures (empty when none).
+pub(crate) async fn latest_checkpoint(admin: &mut Admin) -> anyhow::Result<String> {
+    Ok(admin
+        .latest_checkpoint(pb::LatestCheckpointRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner()
+        .note)
+}
+
+/// Hands an auditor's cosignature of one of the node's checkpoints to the node.
+pub(crate) async fn add_cosignature(
+    admin: &mut Admin,
+    body: &str,
+    line: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    admin
+        .add_cosignature(pb::AddCosignatureRequest {
+            checkpoint: body.to_owned(),
+            cosignature: line.to_owned(),
+            name: name.to_owned(),
+        })
+        .await
+        .map_err(refused)?;
+    Ok(())
+}
+
+/// What the node witnessed of its peers' logs, and its alarms.
+pub(crate) async fn witness_status(admin: &mut Admin) -> anyhow::Result<pb::WitnessStatusResponse> {
+    Ok(admin
+        .witness_status(pb::WitnessStatusRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner())
 }
 
 /// Reads a file, or stdin for `-`.

@@ -2,12 +2,15 @@
 //! own directory, keys, certificate and sled store; pinned to each other through
 //! their signed directory entries; agreements MEX–GTM and GTM–COL (and a
 //! MEX–COL one that only MEX has loaded); synthetic cases with planted
-//! cross-border overlaps; searches through the Admin API; receipts verified.
+//! cross-border overlaps; searches through the Admin API; one witness round
+//! (every node cosigns its peers' checkpoints); receipts verified and proven
+//! included online; MEX's audit log exported and verified offline.
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::{bail, Context as _};
 use enlace_node::{
+    checkpoint,
     config::{self, Contact, Home, InitOptions},
     identity::NodeId,
     node::now_ms,
@@ -19,6 +22,7 @@ use serde_json::json;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
+    audit,
     client::{self, Admin},
     output,
     synth::{self, Planted},
@@ -287,8 +291,59 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
     .await?;
     output::search_table(&phone_items, &gtm_result);
 
-    step(7, "Verifying the signed receipts each requester stored");
+    step(
+        7,
+        "Witnessing: every node checks its peers' logs only grew, then cosigns their checkpoints",
+    );
+    let mut witness_alarms = Vec::new();
+    for n in &nodes {
+        for obs in n.node.witness_once().await {
+            println!(
+                "    {} witnessed {}: {} (tree of {} leaves)",
+                n.id, obs.peer, obs.outcome, obs.size
+            );
+            if obs.outcome != "cosigned" && obs.outcome != "unchanged" {
+                witness_alarms.push(format!(
+                    "{}→{}: {} {}",
+                    n.id, obs.peer, obs.outcome, obs.detail
+                ));
+            }
+        }
+    }
+    let gtm = by_id(&mut nodes, "GTM");
+    let gtm_note = client::latest_checkpoint(&mut nodes[gtm].admin).await?;
+    let gtm_cosigners: Vec<String> = checkpoint::Note::parse(gtm_note.as_bytes())
+        .map(|n| {
+            n.signatures()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .filter(|s| s.starts_with("enlace.witness/"))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("    GTM's latest checkpoint, as served (C2SP signed note):");
+    for line in gtm_note.lines() {
+        if line.is_empty() {
+            println!();
+        } else {
+            println!("      {line}");
+        }
+    }
+    println!(
+        "    signed by enlace.audit/GTM, cosigned by {}",
+        if gtm_cosigners.is_empty() {
+            "nobody".to_owned()
+        } else {
+            gtm_cosigners.join(" and ")
+        }
+    );
+
+    step(
+        8,
+        "Verifying the signed receipts each requester stored, and proving online that each is in the responder's log",
+    );
     let mut verified = 0;
+    let mut proven = 0;
     for (who, result) in [("MEX", &mex_result), ("GTM", &gtm_result)] {
         let i = by_id(&mut nodes, who);
         for p in result
@@ -306,11 +361,18 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
                 .map_or(0, |r| r.index);
             println!("    {who} holds a receipt signed by {peer}: request {} recorded at {peer}'s audit index {index}", p.request_id);
             verified += 1;
+            match nodes[i].node.prove_receipt(&p.receipt_id).await {
+                Ok((_, index, size)) => {
+                    println!("      inclusion proven: leaf {index} is in {peer}'s signed tree of {size} leaves");
+                    proven += 1;
+                }
+                Err(e) => println!("      inclusion NOT proven: {e}"),
+            }
         }
     }
 
     step(
-        8,
+        9,
         "COL's audit log: the refused MEX query is recorded (no personal data)",
     );
     let col = by_id(&mut nodes, "COL");
@@ -323,6 +385,32 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
             .verify()
             .map_err(|e| anyhow::anyhow!("{}: {e}", n.id))?;
         println!("    {}: audit chain verified ({count} records)", n.id);
+    }
+
+    step(
+        10,
+        "An auditor exports MEX's audit log as a bundle and verifies it offline",
+    );
+    let mex = by_id(&mut nodes, "MEX");
+    let bundle = base.join("mex-audit.bundle");
+    let exported = audit::export(&mut nodes[mex].admin, &bundle, false).await?;
+    let check = audit::verify_bundle(&bundle, &audit::VerifyOptions::default(), |_, _| {})?;
+    println!(
+        "    {}: {} leaves, {} checkpoints; offline verification: {} ({} of {} checkpoints, cosigned by {})",
+        bundle.display(),
+        exported.leaves,
+        exported.checkpoints,
+        if check.verified { "VERIFIED" } else { "FAILED" },
+        check.checkpoints_verified,
+        check.checkpoints,
+        if check.cosignatures.is_empty() {
+            "nobody".to_owned()
+        } else {
+            check.cosignatures.keys().cloned().collect::<Vec<_>>().join(", ")
+        }
+    );
+    if !check.verified {
+        println!("    {}", check.failure());
     }
 
     // The demo checks its own story, so a regression fails it (non-zero exit).
@@ -352,6 +440,13 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         ("GTM→COL phone hit", hits(&gtm_result, "COL") == 1),
         ("GTM→MEX phone hit", hits(&gtm_result, "MEX") == 1),
         ("receipts verified", verified == 3),
+        ("receipts proven included online", proven == 3),
+        ("witnesses raised no alarm", witness_alarms.is_empty()),
+        (
+            "GTM's checkpoint cosigned by MEX and COL",
+            gtm_cosigners.len() == 2,
+        ),
+        ("MEX's audit bundle verifies offline", check.verified),
     ];
     let failed: Vec<_> = expectations
         .iter()
@@ -359,7 +454,11 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         .map(|(what, _)| *what)
         .collect();
 
-    step(9, "Shutting down");
+    if !witness_alarms.is_empty() {
+        println!("    witness alarms: {}", witness_alarms.join("; "));
+    }
+
+    step(11, "Shutting down");
     let _ = stop_tx.send(true);
     for n in nodes {
         n.task.await.context("node task")??;
@@ -372,12 +471,15 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
                 "mex_search": output::search_json(&mex_result),
                 "gtm_search": output::search_json(&gtm_result),
                 "receipts_verified": verified,
+                "receipts_proven": proven,
+                "gtm_checkpoint": gtm_note,
+                "mex_bundle": check,
             }))?
         );
     }
     if !failed.is_empty() {
         bail!("the demo did not behave as designed: {}", failed.join(", "));
     }
-    println!("\nDemo complete in {:.1} s: hits found across borders, the query without a mutual agreement refused and recorded, every receipt verified.", started.elapsed().as_secs_f64());
+    println!("\nDemo complete in {:.1} s: hits found across borders, the query without a mutual agreement refused and recorded, every receipt verified and proven in the responder's log, every checkpoint cosigned by the peers, MEX's log verified offline.", started.elapsed().as_secs_f64());
     Ok(())
 }

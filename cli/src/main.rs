@@ -4,12 +4,14 @@
 //! Commands that act on a running node talk to its Admin API (address from the
 //! node's `enlace.toml`, token from `keys/admin.token` or `--token`).
 
+mod audit;
 mod client;
 mod demo;
 mod generate;
 mod import;
 mod output;
 mod records;
+mod report;
 mod synth;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -197,6 +199,92 @@ enum AuditCmd {
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: u32,
     },
+    /// Export the whole audit log into a self-contained bundle (leaves, checkpoints, cosignatures, keys).
+    Export {
+        /// The bundle file to write (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an audit bundle offline: every leaf, the tree, every signature and cosignature.
+    ///
+    /// Names the first bad leaf (or the first checkpoint that fails) and exits
+    /// non-zero on any problem.
+    Verify {
+        /// The bundle (from `enlace audit export`).
+        bundle: PathBuf,
+        /// A checkpoint note you hold from elsewhere (a receipt, an earlier
+        /// export, a witness); the bundle must be consistent with it. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+        /// The log's public key you expect (hex); the bundle's must be the same.
+        #[arg(long, value_name = "HEX")]
+        log_key: Option<String>,
+    },
+    /// Report disclosures and denials of a period from a verified bundle (HTML with charts, CSV or JSON).
+    Report {
+        /// The bundle (from `enlace audit export`).
+        bundle: PathBuf,
+        /// First day of the period (YYYY-MM-DD, UTC, included).
+        #[arg(long)]
+        from: String,
+        /// Last day of the period (YYYY-MM-DD, UTC, included).
+        #[arg(long)]
+        to: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "html")]
+        format: report::ReportFormat,
+        /// The report file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// A checkpoint note held from elsewhere the bundle must be consistent with. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+        /// The log's public key you expect (hex).
+        #[arg(long, value_name = "HEX")]
+        log_key: Option<String>,
+        /// Write the report even if the bundle does not verify (it is then marked NOT VERIFIED).
+        #[arg(long)]
+        allow_unverified: bool,
+    },
+    /// Create an auditor key (e.g. the ministry's) that can cosign the node's checkpoints.
+    Keygen {
+        /// The key file to create (mode 0600; never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// The cosignature key name, as it will be configured in the `[[auditors]]` table.
+        #[arg(long, default_value = "enlace.auditor")]
+        name: String,
+    },
+    /// Verify the node's latest checkpoint and cosign it with an auditor key.
+    Cosign {
+        /// The auditor key file (from `enlace audit keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The auditor name configured in the node's `[[auditors]]` table.
+        #[arg(long)]
+        name: String,
+        /// The node's signed directory entry, obtained independently (default: the one in --home).
+        #[arg(long, value_name = "FILE")]
+        entry: Option<PathBuf>,
+    },
+    /// What this node witnessed of its peers' logs; exits non-zero if any alarm was raised.
+    Witness,
+    /// Write a synthetic signed and cosigned bundle (benchmarks, report previews).
+    #[command(hide = true)]
+    BenchBundle {
+        /// Number of leaves.
+        #[arg(long)]
+        leaves: u64,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Months of activity (ending now) the leaves are spread over.
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        /// Seed of the synthetic records.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn home(cli: &Cli) -> anyhow::Result<Home> {
@@ -230,6 +318,67 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             enlace_node::serve_home(&home(&cli)?).await
         }
         Command::Demo(args) => demo::run(args.clone(), cli.json).await,
+        Command::Audit(AuditCmd::Verify {
+            bundle,
+            checkpoints,
+            log_key,
+        }) => audit::run_verify(
+            bundle,
+            &audit::VerifyOptions {
+                held: checkpoints.clone(),
+                log_key: log_key.clone(),
+                progress: import::show_progress(cli.json),
+            },
+            cli.json,
+        ),
+        Command::Audit(AuditCmd::Report {
+            bundle,
+            from,
+            to,
+            format,
+            out,
+            checkpoints,
+            log_key,
+            allow_unverified,
+        }) => {
+            let written = report::run(&report::ReportOptions {
+                bundle: bundle.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                format: *format,
+                out: out.clone(),
+                verify: audit::VerifyOptions {
+                    held: checkpoints.clone(),
+                    log_key: log_key.clone(),
+                    progress: import::show_progress(cli.json),
+                },
+                allow_unverified: *allow_unverified,
+            })?;
+            report::print_written(cli.json, &written, *format)
+        }
+        Command::Audit(AuditCmd::Keygen { out, name }) => audit::keygen(out, name, cli.json),
+        Command::Audit(AuditCmd::BenchBundle {
+            leaves,
+            out,
+            months,
+            seed,
+        }) => {
+            let s = audit::synthetic_bundle(out, *leaves, *months, *seed)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!(
+                    "wrote a synthetic bundle of {} leaves and {} checkpoints ({}) to {} ({:.1} MB in {:.1} s)",
+                    s.leaves,
+                    s.checkpoints,
+                    s.origin,
+                    s.file.display(),
+                    s.bytes as f64 / 1e6,
+                    s.seconds
+                );
+            }
+            Ok(())
+        }
         Command::Generate(args) => generate::run(args),
         Command::Case(CaseCmd::Import {
             file,
@@ -346,7 +495,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Audit(AuditCmd::Tail { limit }) => {
                     output::audit(&out, &client::audit_tail(&mut admin, *limit).await?)
                 }
-                Command::Init(_) | Command::Node | Command::Demo(_) | Command::Generate(_) => {
+                Command::Audit(AuditCmd::Export { out: file }) => {
+                    let e =
+                        audit::export(&mut admin, file, import::show_progress(cli.json)).await?;
+                    audit::print_exported(cli.json, &e)
+                }
+                Command::Audit(AuditCmd::Cosign { key, name, entry }) => {
+                    let entry = entry.clone().unwrap_or_else(|| home.entry());
+                    audit::cosign(&entry, &mut admin, key, name, cli.json).await
+                }
+                Command::Audit(AuditCmd::Witness) => audit::witness(&mut admin, cli.json).await,
+                Command::Init(_)
+                | Command::Node
+                | Command::Demo(_)
+                | Command::Generate(_)
+                | Command::Audit(
+                    AuditCmd::Verify { .. }
+                    | AuditCmd::Report { .. }
+                    | AuditCmd::Keygen { .. }
+                    | AuditCmd::BenchBundle { .. },
+                ) => {
                     unreachable!("handled above")
                 }
             }
