@@ -250,7 +250,9 @@ pub(crate) async fn export(
     let mut next = 0u64;
     let mut line = String::new();
     let mut last = None;
-    while let Some(chunk) = stream.message().await.map_err(client::refused)? {
+    let mut received_checkpoints: Vec<String> = Vec::new();
+    while let Some(mut chunk) = stream.message().await.map_err(client::refused)? {
+        received_checkpoints.append(&mut chunk.checkpoints);
         for leaf in &chunk.leaves {
             if leaf.index != next {
                 bail!(
@@ -276,9 +278,8 @@ pub(crate) async fn export(
     })?;
     leaves.flush()?;
     drop(leaves);
-    let total = last.checkpoints.len();
-    let checkpoints: Vec<String> = last
-        .checkpoints
+    let total = received_checkpoints.len();
+    let checkpoints: Vec<String> = received_checkpoints
         .into_iter()
         .filter(|n| note_size(n).is_none_or(|s| s <= next))
         .collect();

@@ -358,11 +358,53 @@ impl AuditLog {
 
     /// Every stored checkpoint note of this log (oldest first) with their cosignatures.
     pub fn checkpoints(&self) -> Result<Vec<String>, AuditError> {
+        self.checkpoints_page(0, u64::MAX, usize::MAX, false)
+    }
+
+    /// Checkpoints with sizes in `[from, to]`, oldest first, at most `limit`,
+    /// each with its cosignatures. With `thin`, only those worth exporting:
+    /// cosigned ones, the first at or after each multiple of 1024 leaves, and
+    /// the last of the page (a log signs one per group of answers, far more
+    /// than an auditor needs; roots are recomputed anyway).
+    pub fn checkpoints_page(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+        thin: bool,
+    ) -> Result<Vec<String>, AuditError> {
+        let end = to.saturating_add(1);
+        let entries = if end == 0 {
+            self.store.range(
+                Tree::Checkpoints,
+                &from.to_be_bytes(),
+                &u64::MAX.to_be_bytes(),
+                limit,
+            )?
+        } else {
+            self.store.range(
+                Tree::Checkpoints,
+                &from.to_be_bytes(),
+                &end.to_be_bytes(),
+                limit,
+            )?
+        };
+        let count = entries.len();
         let mut out = Vec::new();
-        for (k, v) in self.store.scan_prefix(Tree::Checkpoints, b"", usize::MAX)? {
-            let mut note = String::from_utf8(v).map_err(|_| AuditError::Broken(0))?;
-            for (_, line) in self.store.scan_prefix(Tree::Cosignatures, &k, 1000)? {
-                note.push_str(&String::from_utf8(line).map_err(|_| AuditError::Broken(0))?);
+        let mut bucket = u64::MAX;
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            let size = <[u8; 8]>::try_from(k.as_slice())
+                .map(u64::from_be_bytes)
+                .map_err(|_| AuditError::Broken(0))?;
+            let cosignatures = self.store.scan_prefix(Tree::Cosignatures, &k, 1000)?;
+            let keep = !thin || !cosignatures.is_empty() || size / 1024 != bucket || i + 1 == count;
+            bucket = size / 1024;
+            if !keep {
+                continue;
+            }
+            let mut note = String::from_utf8(v).map_err(|_| AuditError::Broken(size))?;
+            for (_, line) in cosignatures {
+                note.push_str(&String::from_utf8(line).map_err(|_| AuditError::Broken(size))?);
             }
             out.push(note);
         }
