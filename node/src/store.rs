@@ -294,15 +294,27 @@ impl Store for SledStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let trees: &[sled::Tree] = &self.trees;
+        // The transaction spans only the trees this batch touches: a sled
+        // transaction costs per tree it covers, not only per write.
+        let mut slot = [usize::MAX; Tree::ALL.len()];
+        let mut trees: Vec<sled::Tree> = Vec::new();
+        for op in &batch.ops {
+            let (Op::Put(t, ..) | Op::Delete(t, _)) = op;
+            let p = t.position();
+            if slot[p] == usize::MAX {
+                slot[p] = trees.len();
+                trees.push(self.trees[p].clone());
+            }
+        }
+        let trees: &[sled::Tree] = &trees;
         let result: Result<(), TransactionError<()>> = trees.transaction(|views| {
             for op in &batch.ops {
                 match op {
                     Op::Put(t, k, v) => {
-                        views[t.position()].insert(k.as_slice(), v.as_slice())?;
+                        views[slot[t.position()]].insert(k.as_slice(), v.as_slice())?;
                     }
                     Op::Delete(t, k) => {
-                        views[t.position()].remove(k.as_slice())?;
+                        views[slot[t.position()]].remove(k.as_slice())?;
                     }
                 }
             }
