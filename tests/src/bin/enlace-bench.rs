@@ -1,0 +1,1521 @@
+//! `enlace-bench`: throughput, latency and server CPU per request of the
+//! inbound search, against two baselines that share the node's transport.
+//!
+//! Three servers are measured in the same run, each in its own child process
+//! (this binary re-executed with the hidden `serve` subcommand), behind the
+//! node's pinned mutual TLS accept loop ([`enlace_node::tls::accept`]) and
+//! `tonic::transport::Server::serve_with_incoming_shutdown` with the node's
+//! limits:
+//!
+//! * (a) `echo`: `Exchange::search` returns the received envelope unchanged;
+//! * (b) `crypto`: one `verify_strict` of the request and one signature of a
+//!   reply payload of the same size, nothing else (the crypto floor);
+//! * (c) `node`: [`enlace_node::server::run`] over a real node holding the
+//!   synthetic data set (signed, agreement-checked, durably audited search);
+//! * (c') `node-nondurable`: the same with `OpenOptions { durable: false }`.
+//!
+//! Server CPU per request is the child's utime + stime (`/proc/<pid>/stat`)
+//! over a measured phase divided by the requests it answered, so the load
+//! generator is excluded. Every request of a phase is built and signed (fresh
+//! request id and nonce) before the phase is timed. See `docs/performance.md`.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    io::{BufRead, BufReader, Read as _, Write as _},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc, Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::{Parser, Subcommand, ValueEnum};
+use ed25519_dalek::VerifyingKey;
+use enlace_node::{
+    config::Home,
+    envelope::{self, Signer, SEARCH_REQUEST, SEARCH_RESPONSE},
+    identity::{self, Peer, PeerRegistry},
+    node::{now_ms, OpenOptions},
+    server::{self, Listeners},
+    store::{SledStore, Store, Tree},
+    tls, Node,
+};
+use enlace_proto::v1::{
+    self as pb,
+    exchange_client::ExchangeClient,
+    exchange_server::{Exchange, ExchangeServer},
+    NodeInfoRequest, SignedEnvelope,
+};
+use enlace_tests::{
+    agreement_id, agreement_json, doc_item, exchange_with, init_home, phone_item, random_nonce,
+    uuid_v7, INSTRUMENT,
+};
+use prost::Message as _;
+use rand::Rng as _;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{
+    transport::{Channel, Server},
+    Request, Response, Status,
+};
+
+/// The node that answers (holds the data).
+const SERVER_ID: &str = "GTM";
+/// The peer that asks (the load generator's identity).
+const CLIENT_ID: &str = "MEX";
+/// Cases per `import_cases` call while loading.
+const IMPORT_BATCH: usize = 1000;
+/// Responses kept per phase (the first ones) to check after the phase.
+const SAMPLES: usize = 256;
+/// Largest data set the identifier scheme supports.
+const MAX_PERSONS: u64 = 10_000_000;
+/// File in the data directory recording a completed load.
+const META_FILE: &str = "bench.json";
+
+/// Benchmarks the inbound search against an echo and a crypto-floor server.
+#[derive(Parser, Debug)]
+#[command(
+    name = "enlace-bench",
+    about = "Throughput, latency and server CPU per request: echo, crypto floor and full node"
+)]
+struct Cli {
+    /// Internal subcommands (the bench re-executes itself).
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// Benchmark options.
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+/// Internal subcommands.
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Serves one server kind from DIR, prints `PORT <n>`, stops when stdin closes.
+    #[command(hide = true)]
+    Serve {
+        /// Which server.
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// The bench data directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Loads the synthetic data set into the server node of DIR.
+    #[command(hide = true)]
+    Load {
+        /// The bench data directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Persons to load.
+        #[arg(long)]
+        persons: u64,
+    },
+}
+
+/// Options of a benchmark run.
+#[derive(clap::Args, Debug, Clone)]
+struct BenchArgs {
+    /// Persons in the server node (about 2.5 per case). Ignored when --data
+    /// already holds a loaded node.
+    #[arg(long, default_value_t = 1_000_000)]
+    persons: u64,
+    /// Data directory to create or reuse (skips the load when already loaded).
+    /// Default: a temporary directory removed at the end. One bench per directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Runs; every figure reported is the median over the runs.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Time limit of one measured phase, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration_secs: f64,
+    /// Request limit of one measured phase (all pre-signed before timing).
+    #[arg(long, default_value_t = 100_000)]
+    requests: usize,
+    /// Client concurrency levels (requests in flight).
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    concurrency: Vec<usize>,
+    /// Time limit of the warm-up phase of each server, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    warmup_secs: f64,
+    /// Request limit of the warm-up phase of each server.
+    #[arg(long, default_value_t = 5_000)]
+    warmup_requests: usize,
+    /// HTTP/2 connections the client spreads its requests over (a peer node uses one).
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// CPU used by other processes (cores) above which a phase counts as
+    /// disturbed: the bench waits for the machine to be quieter than this
+    /// before each measured phase and repeats a disturbed phase.
+    #[arg(long, default_value_t = 0.15)]
+    quiet_cores: f64,
+    /// Longest wait for a quiet machine before a phase, seconds.
+    #[arg(long, default_value_t = 300.0)]
+    max_wait_secs: f64,
+    /// Repetitions of a disturbed phase before its figures are kept anyway (flagged).
+    #[arg(long, default_value_t = 3)]
+    retries: usize,
+    /// Servers to measure.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "echo,crypto,node,node-nondurable"
+    )]
+    servers: Vec<Kind>,
+}
+
+/// The servers under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+enum Kind {
+    /// (a) mTLS unary echo.
+    Echo,
+    /// (b) echo plus one verify and one sign.
+    Crypto,
+    /// (c) the full node, durable.
+    Node,
+    /// (c') the full node without explicit flush.
+    NodeNondurable,
+}
+
+impl Kind {
+    /// The name used on the command line.
+    fn arg(self) -> &'static str {
+        match self {
+            Kind::Echo => "echo",
+            Kind::Crypto => "crypto",
+            Kind::Node => "node",
+            Kind::NodeNondurable => "node-nondurable",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Echo => "(a) echo",
+            Kind::Crypto => "(b) crypto floor",
+            Kind::Node => "(c) node durable",
+            Kind::NodeNondurable => "(c') node non-durable",
+        })
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = match cli.cmd {
+        Some(Cmd::Serve { kind, dir }) => rt.block_on(serve(kind, &dir)),
+        Some(Cmd::Load { dir, persons }) => rt.block_on(load(&dir, persons)),
+        None => rt.block_on(bench(cli.bench)),
+    };
+    rt.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+// ---------------------------------------------------------------------------
+// Bench directory and synthetic data
+// ---------------------------------------------------------------------------
+
+/// What a completed load recorded.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Meta {
+    /// Persons loaded.
+    persons: u64,
+    /// Cases loaded.
+    cases: u64,
+    /// Seconds the load took.
+    load_secs: f64,
+}
+
+/// The server node's directory.
+fn server_home(dir: &Path) -> Home {
+    Home::new(dir.join("server"))
+}
+
+/// The client's directory (keys and directory entry only).
+fn client_home(dir: &Path) -> Home {
+    Home::new(dir.join("client"))
+}
+
+/// Reads a node's signed directory entry.
+fn read_entry(home: &Home) -> anyhow::Result<SignedEnvelope> {
+    let text = std::fs::read_to_string(home.entry())
+        .with_context(|| format!("reading {}", home.entry().display()))?;
+    envelope::from_json(&text).map_err(|e| anyhow!(e))
+}
+
+/// Issuing country of person `g`'s passport.
+fn issuer(g: u64) -> &'static str {
+    ["GTM", "HND", "SLV", "MEX", "NIC"][(g % 5) as usize]
+}
+
+/// Passport number of person `g` (unique; absent for `g >= persons`).
+fn document(g: u64) -> String {
+    format!("P{g:08}")
+}
+
+/// Phone number of person `g` (unique, valid E.164 for `g < 60_000_000`).
+fn phone(g: u64) -> String {
+    format!("+502 {}", 30_000_000 + g)
+}
+
+/// Case document number `i` holding persons `first..first + n`.
+fn case_doc(i: u64, first: u64, n: u64) -> String {
+    const ICCS: [&str; 5] = ["02041", "02042", "0204", "02044", "0203"];
+    const GIVEN: [&str; 8] = [
+        "María José",
+        "Ana",
+        "Juan Carlos",
+        "Luis",
+        "Rosa",
+        "Pedro",
+        "Lucía",
+        "Andrés",
+    ];
+    const SURNAMES: [&str; 8] = [
+        "Núñez",
+        "Pérez",
+        "Gómez",
+        "de la Cruz",
+        "López",
+        "Hernández",
+        "García",
+        "Martínez",
+    ];
+    const ROLES: [&str; 3] = ["victim", "suspect", "witness"];
+    let persons: Vec<serde_json::Value> = (0..n)
+        .map(|j| {
+            let g = first + j;
+            let mut identifiers = vec![
+                serde_json::json!({
+                    "kind": "document", "value": document(g),
+                    "document_type": "passport", "issuing_country": issuer(g),
+                }),
+                serde_json::json!({"kind": "phone", "value": phone(g)}),
+            ];
+            if j == 1 {
+                identifiers.push(serde_json::json!({
+                    "kind": "email", "value": format!("p{g}@example.org"),
+                }));
+            }
+            serde_json::json!({
+                "role": ROLES[(j % 3) as usize],
+                "given_names": [GIVEN[(g % 8) as usize]],
+                "surnames": [SURNAMES[(g % 8) as usize], SURNAMES[((g / 8) % 8) as usize]],
+                "date_of_birth": format!("{:04}-{:02}-{:02}", 1950 + g % 55, 1 + g % 12, 1 + g % 28),
+                "nationalities": [issuer(g)],
+                "identifiers": identifiers,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": format!("GTM-BENCH-{i:07}"),
+        "iccs_code": ICCS[(i % 5) as usize],
+        "year": 2015 + i % 11,
+        "jurisdiction": "GT-GU",
+        "persons": persons,
+    })
+    .to_string()
+}
+
+/// Persons of case `i`: 2 and 3 alternately (2.5 on average).
+fn persons_in_case(i: u64) -> u64 {
+    2 + i % 2
+}
+
+/// The hidden `load` subcommand: pins the client, adds the agreement and
+/// imports the synthetic cases through `Node::import_cases`.
+async fn load(dir: &Path, persons: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let node = Node::open(&server_home(dir))?;
+    node.add_peer("bench", read_entry(&client_home(dir))?)
+        .await
+        .map_err(|e| anyhow!("add_peer: {e}"))?;
+    let mut agreement: serde_json::Value = serde_json::from_str(&agreement_json(
+        CLIENT_ID,
+        SERVER_ID,
+        &["investigation"],
+        &["identifier", "name_dob"],
+        "2020-01-01",
+        "2099-12-31",
+    ))?;
+    // The benchmark measures the request path, not the agreement's rate limits.
+    agreement["rate_limits"] = serde_json::json!({"per_minute": 1_000_000_000u32, "per_day": 4_000_000_000u32});
+    let agreement = agreement.to_string();
+    node.add_agreement("bench", &agreement)
+        .await
+        .map_err(|e| anyhow!("add_agreement: {e}"))?;
+    let (mut g, mut case) = (0u64, 0u64);
+    let mut last_report = Instant::now();
+    while g < persons {
+        let mut docs = Vec::with_capacity(IMPORT_BATCH);
+        while docs.len() < IMPORT_BATCH && g < persons {
+            let n = persons_in_case(case).min(persons - g);
+            docs.push(case_doc(case, g, n));
+            g += n;
+            case += 1;
+        }
+        let (_, imported) = node
+            .import_cases("bench", &docs)
+            .await
+            .map_err(|e| anyhow!("import_cases: {e}"))?;
+        anyhow::ensure!(imported > 0, "import reported no persons");
+        if last_report.elapsed() >= Duration::from_secs(5) || g == persons {
+            last_report = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            let rate = g as f64 / secs;
+            println!(
+                "load: {g:>9} / {persons} persons ({:5.1} %), {case} cases, {secs:6.1} s, {rate:.0} persons/s, ETA {:.0} s",
+                100.0 * g as f64 / persons as f64,
+                (persons - g) as f64 / rate
+            );
+        }
+    }
+    let load_secs = started.elapsed().as_secs_f64();
+    let (cases, named) = node.counts().map_err(|e| anyhow!("counts: {e}"))?;
+    println!("load: done in {load_secs:.1} s; the store holds {cases} cases, {named} persons");
+    anyhow::ensure!(
+        cases == case && named == persons,
+        "store counts ({cases} cases, {named} persons) differ from what was imported ({case}, {persons})"
+    );
+    let meta = Meta {
+        persons,
+        cases,
+        load_secs,
+    };
+    std::fs::write(dir.join(META_FILE), serde_json::to_string_pretty(&meta)?)?;
+    Ok(())
+}
+
+/// Creates (or reuses) the bench directory and makes sure the data is loaded.
+fn prepare(dir: &Path, persons: u64) -> anyhow::Result<Meta> {
+    if let Ok(text) = std::fs::read_to_string(dir.join(META_FILE)) {
+        let meta: Meta = serde_json::from_str(&text)?;
+        println!(
+            "reusing {}: {} persons in {} cases (loaded in {:.1} s)",
+            dir.display(),
+            meta.persons,
+            meta.cases,
+            meta.load_secs
+        );
+        if meta.persons != persons {
+            println!(
+                "note: --persons {persons} ignored, the directory holds {}",
+                meta.persons
+            );
+        }
+        return Ok(meta);
+    }
+    if dir.join("server").exists() {
+        bail!(
+            "{} holds an incomplete load (no {META_FILE}); remove it or choose another --data",
+            dir.display()
+        );
+    }
+    anyhow::ensure!(
+        (1..=MAX_PERSONS).contains(&persons),
+        "--persons must be 1 to {MAX_PERSONS}"
+    );
+    std::fs::create_dir_all(dir)?;
+    let any: SocketAddr = "127.0.0.1:0".parse()?;
+    init_home(&dir.join("server"), SERVER_ID, any, any)?;
+    init_home(&dir.join("client"), CLIENT_ID, any, any)?;
+    println!("loading {persons} persons into {} ...", dir.display());
+    let status = Command::new(std::env::current_exe()?)
+        .arg("load")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--persons")
+        .arg(persons.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "load failed: {status}");
+    let meta: Meta = serde_json::from_str(&std::fs::read_to_string(dir.join(META_FILE))?)?;
+    Ok(meta)
+}
+
+// ---------------------------------------------------------------------------
+// Servers (child processes)
+// ---------------------------------------------------------------------------
+
+/// Servers (a) and (b): the node's transport around a minimal handler.
+struct Bare {
+    /// `None`: echo (a). `Some`: crypto floor (b).
+    crypto: Option<Crypto>,
+}
+
+/// What the crypto floor needs: the pinned keys and a signing key.
+struct Crypto {
+    /// The pinned peers (the client).
+    registry: PeerRegistry,
+    /// The server's signing key.
+    signer: Signer,
+}
+
+#[tonic::async_trait]
+impl Exchange for Bare {
+    async fn search(
+        &self,
+        request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        let env = request.into_inner();
+        let Some(c) = &self.crypto else {
+            return Ok(Response::new(env));
+        };
+        envelope::verify(&env, SEARCH_REQUEST, |key_id| {
+            c.registry.key(key_id).map(|(_, k)| k)
+        })
+        .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        // A reply payload of the same size as the request's, signed once.
+        Ok(Response::new(c.signer.seal(SEARCH_RESPONSE, env.payload)))
+    }
+
+    async fn node_info(
+        &self,
+        _request: Request<NodeInfoRequest>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        Err(Status::unimplemented("benchmark server"))
+    }
+    // The transparency-log RPCs are not part of the echo and crypto-floor servers.
+    async fn get_checkpoint(
+        &self,
+        _: tonic::Request<enlace_proto::v1::GetCheckpointRequest>,
+    ) -> Result<tonic::Response<enlace_proto::v1::CheckpointResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bench echo server"))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        _: tonic::Request<enlace_proto::v1::InclusionProofRequest>,
+    ) -> Result<tonic::Response<enlace_proto::v1::ProofResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bench echo server"))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        _: tonic::Request<enlace_proto::v1::ConsistencyProofRequest>,
+    ) -> Result<tonic::Response<enlace_proto::v1::ProofResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bench echo server"))
+    }
+
+    async fn cosign(
+        &self,
+        _: tonic::Request<enlace_proto::v1::CosignRequest>,
+    ) -> Result<tonic::Response<enlace_proto::v1::CosignResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bench echo server"))
+    }
+
+    async fn get_witnessed(
+        &self,
+        _: tonic::Request<enlace_proto::v1::GetWitnessedRequest>,
+    ) -> Result<tonic::Response<enlace_proto::v1::CheckpointResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bench echo server"))
+    }
+}
+
+/// Resolves when stdin reaches end of file (the parent closed it or died).
+fn stdin_closed() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+        let _ = tx.send(());
+    });
+    async move {
+        let _ = rx.await;
+    }
+}
+
+/// Tells the parent which port to use.
+fn announce(port: u16) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "PORT {port}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The hidden `serve` subcommand.
+async fn serve(kind: Kind, dir: &Path) -> anyhow::Result<()> {
+    // Like the node binary: RUST_LOG filters, default info, to stderr.
+    enlace_node::init_tracing();
+    let shutdown = stdin_closed();
+    let home = server_home(dir);
+    match kind {
+        Kind::Echo | Kind::Crypto => serve_bare(kind, &home, &client_home(dir), shutdown).await,
+        Kind::Node | Kind::NodeNondurable => {
+            let opened = Instant::now();
+            let store: Arc<dyn Store> = Arc::new(SledStore::open(&home.data())?);
+            let node = Node::open_with(
+                &home,
+                store,
+                OpenOptions {
+                    durable: kind == Kind::Node,
+                },
+            )?;
+            let open_secs = opened.elapsed().as_secs_f64();
+            // sled's cache starts cold: scan the trees a search reads.
+            let warm = Instant::now();
+            let ids = node.store().count(Tree::Identifiers)?;
+            let cases = node.store().count(Tree::Cases)?;
+            println!(
+                "opened in {open_secs:.1} s; warm scan of {ids} identifier entries and {cases} cases in {:.1} s",
+                warm.elapsed().as_secs_f64()
+            );
+            // Expired replay-cache entries of earlier runs are pruned now rather
+            // than by the server's first pruning tick during the warm-up.
+            let pruning = Instant::now();
+            let pruned = node
+                .prune_nonces()
+                .map_err(|e| anyhow!("prune_nonces: {e}"))?;
+            println!(
+                "pruned {pruned} expired nonces in {:.1} s",
+                pruning.elapsed().as_secs_f64()
+            );
+            let listeners = Listeners {
+                peer: TcpListener::bind("127.0.0.1:0").await?,
+                admin: TcpListener::bind("127.0.0.1:0").await?,
+            };
+            announce(listeners.peer.local_addr()?.port())?;
+            server::run(node, listeners, shutdown).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Serves (a) or (b) exactly as `server::run` serves the federation port.
+async fn serve_bare(
+    kind: Kind,
+    home: &Home,
+    client: &Home,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let limits = home.load_config()?.limits;
+    let identity = identity::read_tls(&home.tls_cert(), &home.tls_key())?;
+    let registry = PeerRegistry::new();
+    registry.insert(identity::verify_entry(&read_entry(client)?)?);
+    let crypto = (kind == Kind::Crypto)
+        .then(|| -> anyhow::Result<Crypto> {
+            Ok(Crypto {
+                registry: registry.clone(),
+                signer: Signer::new(identity::read_signing_key(&home.signing_key())?),
+            })
+        })
+        .transpose()?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let tls_config = Arc::new(tls::server_config(&identity, registry.clone())?);
+    let (incoming, accept_task) = tls::accept(
+        listener,
+        tls_config,
+        registry,
+        tls::AcceptLimits {
+            handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
+            max_connections: limits.max_connections,
+        },
+    );
+    let exchange = ExchangeServer::new(Bare { crypto })
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+    let health = tonic_health::pb::health_server::HealthServer::new(
+        tonic_health::server::HealthService::from_health_reporter(
+            tonic_health::server::HealthReporter::new(),
+        ),
+    );
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(enlace_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    announce(port)?;
+    let served = Server::builder()
+        .timeout(limits.request_timeout())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .tcp_nodelay(true)
+        .add_service(exchange)
+        .add_service(health)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(ReceiverStream::new(incoming), shutdown)
+        .await;
+    accept_task.abort();
+    served?;
+    Ok(())
+}
+
+/// A server child process.
+struct ServerProc {
+    /// The child.
+    child: Child,
+    /// Its stdin: closing it stops the server.
+    stdin: Option<ChildStdin>,
+    /// The federation port it bound on 127.0.0.1.
+    port: u16,
+}
+
+impl ServerProc {
+    /// Starts `kind` and waits until it has bound its port.
+    fn start(kind: Kind, dir: &Path) -> anyhow::Result<ServerProc> {
+        let log_path = dir.join(format!("serve-{}.log", kind.arg()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .arg("--kind")
+            .arg(kind.arg())
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("child stdout")?;
+        let (tx, rx) = mpsc::channel::<u16>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match line.strip_prefix("PORT ").map(|p| p.trim().parse::<u16>()) {
+                    Some(Ok(port)) => {
+                        let _ = tx.send(port);
+                    }
+                    _ => println!("    [{kind}] {line}"),
+                }
+            }
+        });
+        let mut proc = ServerProc {
+            child,
+            stdin,
+            port: 0,
+        };
+        proc.port = rx
+            .recv_timeout(Duration::from_secs(1800))
+            .map_err(|_| anyhow!("server {kind} did not start; see {}", log_path.display()))?;
+        Ok(proc)
+    }
+
+    /// Its process id.
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes its stdin and waits for a graceful stop (kills it after 60 s).
+    fn stop(mut self) -> anyhow::Result<()> {
+        self.stdin.take();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::ensure!(status.success(), "server exited with {status}");
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                self.child.wait()?;
+                bail!("server did not stop within 60 s; killed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times.
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process (all its threads, live and exited), seconds.
+fn cpu_secs(pid: &str, ticks: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name start at field 3 (state).
+    let rest = stat
+        .rfind(')')
+        .and_then(|i| stat.get(i + 2..))
+        .context("malformed /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(n - 3)
+            .context("short /proc stat")?
+            .parse::<f64>()?)
+    };
+    Ok((field(14)? + field(15)?) / ticks)
+}
+
+/// Busy CPU time of the whole machine (all processes, kernel included), seconds.
+fn machine_busy_secs(ticks: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("no cpu line in /proc/stat")?;
+    // user nice system idle iowait irq softirq steal ...
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse::<f64>().unwrap_or(0.0))
+        .collect();
+    let busy = [0usize, 1, 2, 5, 6]
+        .iter()
+        .map(|i| v.get(*i).copied().unwrap_or(0.0))
+        .sum::<f64>();
+    Ok(busy / ticks)
+}
+
+/// Bytes a process passed to write system calls (`wchar` of `/proc/<pid>/io`);
+/// NaN when unreadable.
+fn written_bytes(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("wchar:"))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
+// ---------------------------------------------------------------------------
+// Client: requests, phases, checks
+// ---------------------------------------------------------------------------
+
+/// What the client expects of one request.
+#[derive(Clone, Debug)]
+struct Expect {
+    /// Its request id.
+    request_id: String,
+    /// Whether the document item and the phone item should hit.
+    hits: [bool; 2],
+}
+
+/// Builds one search: a passport and a phone, each hitting with probability 1/2.
+fn build_request(persons: u64, lifetime_ms: i64) -> (pb::SearchRequest, Expect) {
+    let mut rng = rand::thread_rng();
+    let mut pick = |hit: bool| {
+        if hit {
+            rng.gen_range(0..persons)
+        } else {
+            // Beyond the loaded range: well-formed but absent.
+            persons + rng.gen_range(0..1_000_000)
+        }
+    };
+    let hits = [rand::random::<bool>(), rand::random::<bool>()];
+    let d = pick(hits[0]);
+    let p = pick(hits[1]);
+    let now = now_ms();
+    let request_id = uuid_v7();
+    let request = pb::SearchRequest {
+        header: Some(pb::RequestHeader {
+            request_id: request_id.clone(),
+            from_node: CLIENT_ID.into(),
+            to_node: SERVER_ID.into(),
+            issued_at_ms: now,
+            expires_at_ms: now + lifetime_ms,
+            nonce: random_nonce().to_vec(),
+            purpose: "investigation".into(),
+            legal_basis: Some(pb::LegalBasis {
+                agreement_id: agreement_id(CLIENT_ID, SERVER_ID),
+                instrument: INSTRUMENT.into(),
+            }),
+            case_reference: "BENCH-CASE-1".into(),
+            official_reference: "official-bench".into(),
+        }),
+        items: vec![
+            doc_item("doc", issuer(d), &document(d)),
+            phone_item("phone", &phone(p)),
+        ],
+    };
+    (request, Expect { request_id, hits })
+}
+
+/// Builds and signs `n` requests (on every core), before any timing.
+fn presign(
+    signer: &Signer,
+    persons: u64,
+    n: usize,
+    lifetime_ms: i64,
+) -> (Vec<SignedEnvelope>, Vec<Expect>) {
+    let threads = std::thread::available_parallelism()
+        .map(|p| p.get())
+        .unwrap_or(1);
+    let per = n.div_ceil(threads);
+    let parts: Vec<Vec<(SignedEnvelope, Expect)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let count = per.min(n.saturating_sub(t * per));
+                s.spawn(move || {
+                    (0..count)
+                        .map(|_| {
+                            let (req, expect) = build_request(persons, lifetime_ms);
+                            (signer.seal_message(SEARCH_REQUEST, &req), expect)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    parts.into_iter().flatten().unzip()
+}
+
+/// What one phase measured.
+#[derive(Clone, Debug, Default)]
+struct Figures {
+    /// Requests answered OK.
+    ok: u64,
+    /// Requests that failed.
+    errors: u64,
+    /// Wall time of the phase, s.
+    secs: f64,
+    /// OK answers per second.
+    throughput: f64,
+    /// Median latency, ms.
+    p50_ms: f64,
+    /// 99th percentile latency, ms.
+    p99_ms: f64,
+    /// Server CPU (utime + stime) per OK answer, µs.
+    server_cpu_us: f64,
+    /// Server CPU use over the phase, cores.
+    server_cores: f64,
+    /// Bytes the server passed to write(2) per OK answer (store and logs), KB.
+    server_write_kb: f64,
+    /// Load generator CPU per OK answer, µs (information only).
+    client_cpu_us: f64,
+    /// CPU used by anything else on the machine during the phase, cores
+    /// (other processes, kernel threads): interference.
+    other_cores: f64,
+    /// Mean request payload, bytes.
+    req_bytes: f64,
+    /// Mean response payload, bytes.
+    resp_bytes: f64,
+}
+
+/// The client side of a server: channels and the keys to check answers.
+struct Target {
+    /// Which server.
+    kind: Kind,
+    /// Channels (one HTTP/2 connection each).
+    clients: Vec<ExchangeClient<Channel>>,
+    /// The server process id, for `/proc`.
+    pid: String,
+    /// The server's signing key id and key.
+    server_key: (String, VerifyingKey),
+}
+
+/// Everything one worker saw.
+#[derive(Default)]
+struct WorkerOut {
+    /// Latencies of OK answers, ns.
+    latencies: Vec<u64>,
+    /// Failed requests.
+    errors: u64,
+    /// The first failure.
+    first_error: Option<String>,
+    /// Answers kept for checking: (request index, response).
+    samples: Vec<(usize, SignedEnvelope)>,
+}
+
+/// Percentile by nearest rank of sorted values.
+fn percentile(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64
+}
+
+/// When a phase may start: the load of other processes must be below
+/// `cores` (waiting at most `max_wait`).
+#[derive(Clone, Copy, Debug)]
+struct Quiet {
+    /// Other processes' CPU, cores.
+    cores: f64,
+    /// Longest wait.
+    max_wait: Duration,
+}
+
+/// Waits until the CPU used by processes other than the server and this one,
+/// over one second, is below `quiet.cores` (or `quiet.max_wait` has passed).
+async fn wait_quiet(pid: &str, quiet: Quiet) -> anyhow::Result<()> {
+    let ticks = clock_ticks();
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        let (m0, s0, c0) = (
+            machine_busy_secs(ticks)?,
+            cpu_secs(pid, ticks)?,
+            cpu_secs("self", ticks)?,
+        );
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let other = (machine_busy_secs(ticks)? - m0)
+            - (cpu_secs(pid, ticks)? - s0)
+            - (cpu_secs("self", ticks)? - c0);
+        let other = other / t0.elapsed().as_secs_f64();
+        if other < quiet.cores {
+            if said {
+                println!(
+                    "    machine quiet after {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            return Ok(());
+        }
+        if started.elapsed() >= quiet.max_wait {
+            println!(
+                "    warning: other processes still use {other:.2} cores after {:.0} s; measuring anyway",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if !said {
+            println!("    waiting for other processes ({other:.2} cores) to quiet down ...");
+            said = true;
+        }
+    }
+}
+
+/// Runs one phase: `concurrency` workers send the pre-signed requests until
+/// they are used up or `limit` has passed.
+async fn run_phase(
+    target: &Target,
+    signer: &Signer,
+    persons: u64,
+    concurrency: usize,
+    (max_requests, limit): (usize, Duration),
+    quiet: Option<Quiet>,
+) -> anyhow::Result<Figures> {
+    let lifetime_ms = (limit.as_millis() as i64 + 60_000).min(290_000);
+    let (reqs, expects) = presign(signer, persons, max_requests, lifetime_ms);
+    let reqs = Arc::new(reqs);
+    let next = Arc::new(AtomicUsize::new(0));
+    if let Some(quiet) = quiet {
+        wait_quiet(&target.pid, quiet).await?;
+    }
+    let ticks = clock_ticks();
+    let server_before = cpu_secs(&target.pid, ticks)?;
+    let written_before = written_bytes(&target.pid);
+    let client_before = cpu_secs("self", ticks)?;
+    let machine_before = machine_busy_secs(ticks)?;
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let mut client = target.clients[w % target.clients.len()].clone();
+            let reqs = reqs.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut out = WorkerOut::default();
+                while start.elapsed() < limit {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(env) = reqs.get(i).cloned() else {
+                        break;
+                    };
+                    let t0 = Instant::now();
+                    let result = client.search(env).await;
+                    let ns = t0.elapsed().as_nanos() as u64;
+                    match result {
+                        Ok(resp) => {
+                            out.latencies.push(ns);
+                            if i < SAMPLES {
+                                out.samples.push((i, resp.into_inner()));
+                            }
+                        }
+                        Err(s) => {
+                            out.errors += 1;
+                            out.first_error
+                                .get_or_insert_with(|| format!("{:?}: {}", s.code(), s.message()));
+                        }
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+    let mut all = WorkerOut::default();
+    for w in workers {
+        let out = w.await?;
+        all.latencies.extend(out.latencies);
+        all.errors += out.errors;
+        all.samples.extend(out.samples);
+        if all.first_error.is_none() {
+            all.first_error = out.first_error;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let server_cpu = cpu_secs(&target.pid, ticks)? - server_before;
+    let written = written_bytes(&target.pid) - written_before;
+    let client_cpu = cpu_secs("self", ticks)? - client_before;
+    let machine = machine_busy_secs(ticks)? - machine_before;
+    if let Some(e) = &all.first_error {
+        println!(
+            "    {} errors at concurrency {concurrency}; first: {e}",
+            all.errors
+        );
+    }
+    let (req_bytes, resp_bytes) = check(target, &reqs, &expects, &all.samples)?;
+    all.latencies.sort_unstable();
+    let ok = all.latencies.len() as u64;
+    let per = |cpu: f64| {
+        if ok == 0 {
+            f64::NAN
+        } else {
+            cpu * 1e6 / ok as f64
+        }
+    };
+    Ok(Figures {
+        ok,
+        errors: all.errors,
+        secs,
+        throughput: ok as f64 / secs,
+        p50_ms: percentile(&all.latencies, 0.50) / 1e6,
+        p99_ms: percentile(&all.latencies, 0.99) / 1e6,
+        server_cpu_us: per(server_cpu),
+        server_cores: server_cpu / secs,
+        server_write_kb: per(written) / 1e9,
+        client_cpu_us: per(client_cpu),
+        other_cores: ((machine - server_cpu - client_cpu) / secs).max(0.0),
+        req_bytes,
+        resp_bytes,
+    })
+}
+
+/// Checks the kept answers (the server did the work it is credited with);
+/// returns mean request and response payload sizes.
+fn check(
+    target: &Target,
+    reqs: &[SignedEnvelope],
+    expects: &[Expect],
+    samples: &[(usize, SignedEnvelope)],
+) -> anyhow::Result<(f64, f64)> {
+    let (kid, key) = &target.server_key;
+    let verify = |resp: &SignedEnvelope| {
+        envelope::verify(resp, SEARCH_RESPONSE, |k| (k == kid).then_some(*key))
+            .map_err(|e| anyhow!("{}: response does not verify: {e}", target.kind))
+    };
+    let (mut req_bytes, mut resp_bytes) = (0usize, 0usize);
+    for (i, resp) in samples {
+        let req = reqs.get(*i).context("sample index")?;
+        let expect = expects.get(*i).context("sample index")?;
+        req_bytes += req.payload.len();
+        resp_bytes += resp.payload.len();
+        match target.kind {
+            Kind::Echo => anyhow::ensure!(resp == req, "echo changed the envelope"),
+            Kind::Crypto => {
+                verify(resp)?;
+                anyhow::ensure!(resp.payload == req.payload, "crypto reply payload differs");
+            }
+            Kind::Node | Kind::NodeNondurable => {
+                verify(resp)?;
+                let answer = pb::SearchResponse::decode(resp.payload.as_slice())?;
+                let header = answer.header.context("response without header")?;
+                anyhow::ensure!(
+                    header.request_id == expect.request_id,
+                    "response to another request"
+                );
+                let hits: Vec<bool> = answer.results.iter().map(|r| r.hit).collect();
+                anyhow::ensure!(
+                    hits == expect.hits,
+                    "request {}: hits {hits:?}, expected {:?}",
+                    expect.request_id,
+                    expect.hits
+                );
+            }
+        }
+    }
+    let n = samples.len().max(1) as f64;
+    Ok((req_bytes as f64 / n, resp_bytes as f64 / n))
+}
+
+// ---------------------------------------------------------------------------
+// The benchmark
+// ---------------------------------------------------------------------------
+
+/// Median of the values (NaN when empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Figure by figure median over runs.
+fn median_figures(runs: &[Figures]) -> Figures {
+    let m = |f: fn(&Figures) -> f64| median(runs.iter().map(f).collect());
+    Figures {
+        ok: m(|f| f.ok as f64) as u64,
+        errors: runs.iter().map(|f| f.errors).sum(),
+        secs: m(|f| f.secs),
+        throughput: m(|f| f.throughput),
+        p50_ms: m(|f| f.p50_ms),
+        p99_ms: m(|f| f.p99_ms),
+        server_cpu_us: m(|f| f.server_cpu_us),
+        server_cores: m(|f| f.server_cores),
+        server_write_kb: m(|f| f.server_write_kb),
+        client_cpu_us: m(|f| f.client_cpu_us),
+        other_cores: m(|f| f.other_cores),
+        req_bytes: m(|f| f.req_bytes),
+        resp_bytes: m(|f| f.resp_bytes),
+    }
+}
+
+/// Results by server and concurrency.
+type Results = BTreeMap<(Kind, usize), Vec<Figures>>;
+
+/// Prints a table of figures.
+fn print_table(title: &str, rows: &[(Kind, usize, Figures)]) {
+    println!("\n{title}");
+    println!(
+        "| server | conc | answered | errors | req/s | p50 ms | p99 ms | server CPU µs/req | server cores | server write() KB/req (sockets+files) | client CPU µs/req | other cores | req/resp payload B |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (kind, conc, f) in rows {
+        println!(
+            "| {kind} | {conc} | {} | {} | {:.0} | {:.3} | {:.3} | {:.1} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0}/{:.0} |",
+            f.ok,
+            f.errors,
+            f.throughput,
+            f.p50_ms,
+            f.p99_ms,
+            f.server_cpu_us,
+            f.server_cores,
+            f.server_write_kb,
+            f.client_cpu_us,
+            f.other_cores,
+            f.req_bytes,
+            f.resp_bytes
+        );
+    }
+}
+
+/// One target: a ratio against a limit.
+struct Check {
+    /// What is compared.
+    what: &'static str,
+    /// Concurrency.
+    conc: usize,
+    /// The measured ratio.
+    ratio: f64,
+    /// The limit.
+    limit: f64,
+    /// True when the ratio must be at least the limit (else at most).
+    at_least: bool,
+}
+
+impl Check {
+    /// Whether it passes.
+    fn pass(&self) -> bool {
+        if self.at_least {
+            self.ratio >= self.limit
+        } else {
+            self.ratio <= self.limit
+        }
+    }
+    /// The gap to the limit (or the margin when it passes), in words.
+    fn gap(&self) -> String {
+        // The factor by which c's figure must improve to meet the limit.
+        let factor = if self.at_least {
+            self.limit / self.ratio
+        } else {
+            self.ratio / self.limit
+        };
+        match (self.pass(), self.at_least) {
+            (true, true) => format!("margin {:+.1} pp", 100.0 * (self.ratio - self.limit)),
+            (true, false) => format!("margin {:.2}× under the limit", self.limit - self.ratio),
+            (false, true) => format!(
+                "short by {:.1} pp: c needs ×{factor:.2} the throughput",
+                100.0 * (self.limit - self.ratio)
+            ),
+            (false, false) => format!(
+                "over by {:.2}×: c needs ÷{factor:.2} (−{:.0} %)",
+                self.ratio - self.limit,
+                100.0 * (1.0 - 1.0 / factor)
+            ),
+        }
+    }
+}
+
+/// Prints ratios and target checks from the medians.
+fn print_summary(medians: &BTreeMap<(Kind, usize), Figures>, concurrency: &[usize]) -> usize {
+    println!("\nRatios (medians)");
+    println!("| conc | c/b req/s | c/a req/s | c/b CPU/req | c/a CPU/req | c/b p99 | c/a p99 | c/c' req/s (durable/non-durable) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let get = |k: Kind, c: usize| medians.get(&(k, c));
+    let ratio = |x: Option<&Figures>, y: Option<&Figures>, f: fn(&Figures) -> f64| match (x, y) {
+        (Some(x), Some(y)) => f(x) / f(y),
+        _ => f64::NAN,
+    };
+    let mut checks = Vec::new();
+    for &conc in concurrency {
+        let (a, b, c, c2) = (
+            get(Kind::Echo, conc),
+            get(Kind::Crypto, conc),
+            get(Kind::Node, conc),
+            get(Kind::NodeNondurable, conc),
+        );
+        let thr = |f: &Figures| f.throughput;
+        let cpu = |f: &Figures| f.server_cpu_us;
+        let p99 = |f: &Figures| f.p99_ms;
+        println!(
+            "| {conc} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            ratio(c, b, thr),
+            ratio(c, a, thr),
+            ratio(c, b, cpu),
+            ratio(c, a, cpu),
+            ratio(c, b, p99),
+            ratio(c, a, p99),
+            ratio(c, c2, thr)
+        );
+        if b.is_some() && c.is_some() {
+            checks.push(Check {
+                what: "c throughput ≥ 65 % of b",
+                conc,
+                ratio: ratio(c, b, thr),
+                limit: 0.65,
+                at_least: true,
+            });
+            checks.push(Check {
+                what: "c server CPU/req ≤ 1.5× b",
+                conc,
+                ratio: ratio(c, b, cpu),
+                limit: 1.5,
+                at_least: false,
+            });
+            checks.push(Check {
+                what: "c p99 ≤ 3× b",
+                conc,
+                ratio: ratio(c, b, p99),
+                limit: 3.0,
+                at_least: false,
+            });
+        }
+        if c.is_some() && c2.is_some() {
+            checks.push(Check {
+                what: "durable ≥ 80 % of non-durable req/s",
+                conc,
+                ratio: ratio(c, c2, thr),
+                limit: 0.80,
+                at_least: true,
+            });
+        }
+    }
+    println!("\nTargets (medians)");
+    println!("| target | conc | measured | limit | result | gap |");
+    println!("|---|---:|---:|---:|---|---|");
+    let mut missed = 0;
+    for ch in &checks {
+        if !ch.pass() {
+            missed += 1;
+        }
+        println!(
+            "| {} | {} | {:.2} | {}{:.2} | {} | {} |",
+            ch.what,
+            ch.conc,
+            ch.ratio,
+            if ch.at_least { "≥ " } else { "≤ " },
+            ch.limit,
+            if ch.pass() { "PASS" } else { "MISS" },
+            ch.gap()
+        );
+    }
+    missed
+}
+
+/// Connects the client to a started server.
+fn connect(
+    kind: Kind,
+    proc: &ServerProc,
+    dir: &Path,
+    connections: usize,
+) -> anyhow::Result<Target> {
+    let mut peer: Peer = identity::verify_entry(&read_entry(&server_home(dir))?)?;
+    peer.endpoint = format!("127.0.0.1:{}", proc.port);
+    let server_key = peer.keys.first().cloned().context("server has no key")?;
+    let client_tls = identity::read_tls(&client_home(dir).tls_cert(), &client_home(dir).tls_key())?;
+    let clients = (0..connections.max(1))
+        .map(|_| exchange_with(&client_tls, &peer))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Target {
+        kind,
+        clients,
+        pid: proc.pid().to_string(),
+        server_key,
+    })
+}
+
+/// Prints what the machine is.
+fn print_machine() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|p| p.get())
+        .unwrap_or(0);
+    println!(
+        "machine: {cores} cores ({cpu}), {mem} RAM, Linux {}",
+        kernel.trim()
+    );
+}
+
+/// The benchmark proper.
+async fn bench(opts: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(opts.runs >= 1, "--runs must be at least 1");
+    anyhow::ensure!(
+        opts.duration_secs > 0.0 && opts.duration_secs <= 200.0,
+        "--duration-secs must be in (0, 200] (requests are signed for a bounded lifetime)"
+    );
+    anyhow::ensure!(opts.requests >= 1, "--requests must be at least 1");
+    anyhow::ensure!(
+        opts.quiet_cores > 0.0 && (0.0..=3600.0).contains(&opts.max_wait_secs),
+        "--quiet-cores must be positive and --max-wait-secs at most 3600"
+    );
+    anyhow::ensure!(
+        !opts.concurrency.is_empty() && opts.concurrency.iter().all(|c| *c >= 1),
+        "--concurrency needs positive levels"
+    );
+    println!(
+        "enlace-bench: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    print_machine();
+    let temp;
+    let dir = match &opts.data {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::Builder::new().prefix("enlace-bench-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let meta = prepare(&dir, opts.persons)?;
+    let signer = Signer::new(identity::read_signing_key(
+        &client_home(&dir).signing_key(),
+    )?);
+    let warmup = (
+        opts.warmup_requests,
+        Duration::from_secs_f64(opts.warmup_secs),
+    );
+    let measured = (opts.requests, Duration::from_secs_f64(opts.duration_secs));
+    let warm_conc = opts.concurrency.iter().copied().max().unwrap_or(1);
+    let quiet = Quiet {
+        cores: opts.quiet_cores,
+        max_wait: Duration::from_secs_f64(opts.max_wait_secs),
+    };
+    let mut servers = opts.servers.clone();
+    servers.sort();
+    servers.dedup();
+    println!(
+        "phases: at most {} requests or {} s each, after a warm-up of {} requests or {} s at concurrency {warm_conc}; {} connection(s); {} run(s)",
+        opts.requests, opts.duration_secs, opts.warmup_requests, opts.warmup_secs, opts.connections, opts.runs
+    );
+    let mut results: Results = BTreeMap::new();
+    for run in 1..=opts.runs {
+        println!("\n== run {run} of {} ==", opts.runs);
+        let mut rows = Vec::new();
+        for &kind in &servers {
+            println!("  starting {kind} ...");
+            let proc = ServerProc::start(kind, &dir)?;
+            let target = connect(kind, &proc, &dir, opts.connections)?;
+            let w = run_phase(&target, &signer, meta.persons, warm_conc, warmup, None).await?;
+            println!(
+                "  {kind}: warm-up {} requests in {:.1} s ({:.0} req/s)",
+                w.ok, w.secs, w.throughput
+            );
+            for &conc in &opts.concurrency {
+                let mut attempt = 0;
+                let f = loop {
+                    attempt += 1;
+                    let f = run_phase(&target, &signer, meta.persons, conc, measured, Some(quiet))
+                        .await?;
+                    if f.other_cores <= opts.quiet_cores || attempt > opts.retries {
+                        break f;
+                    }
+                    println!(
+                        "  {kind} conc {conc}: disturbed ({:.2} cores used by other processes); repeating",
+                        f.other_cores
+                    );
+                };
+                println!(
+                    "  {kind} conc {conc}: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, server {:.1} µs/req ({:.2} cores), client {:.1} µs/req, {} answered in {:.1} s, {} errors, other load {:.2} cores",
+                    f.throughput, f.p50_ms, f.p99_ms, f.server_cpu_us, f.server_cores, f.client_cpu_us, f.ok, f.secs, f.errors, f.other_cores
+                );
+                if f.other_cores > opts.quiet_cores {
+                    println!("  warning: {:.2} cores used by other processes during this phase: figures disturbed", f.other_cores);
+                }
+                results.entry((kind, conc)).or_default().push(f.clone());
+                rows.push((kind, conc, f));
+            }
+            drop(target);
+            proc.stop()?;
+        }
+        rows.sort_by_key(|(k, c, _)| (*c, *k));
+        print_table(&format!("Run {run}"), &rows);
+    }
+    let medians: BTreeMap<(Kind, usize), Figures> = results
+        .iter()
+        .map(|(k, v)| (*k, median_figures(v)))
+        .collect();
+    let mut rows: Vec<(Kind, usize, Figures)> = medians
+        .iter()
+        .map(|((k, c), f)| (*k, *c, f.clone()))
+        .collect();
+    rows.sort_by_key(|(k, c, _)| (*c, *k));
+    print_table(
+        &format!(
+            "Medians of {} run(s), {} persons in {} cases",
+            opts.runs, meta.persons, meta.cases
+        ),
+        &rows,
+    );
+    let missed = print_summary(&medians, &opts.concurrency);
+    let errors: u64 = results.values().flatten().map(|f| f.errors).sum();
+    println!("\n{missed} target(s) missed; {errors} request error(s) in measured phases");
+    anyhow::ensure!(
+        errors == 0,
+        "{errors} requests failed during measured phases"
+    );
+    Ok(())
+}
