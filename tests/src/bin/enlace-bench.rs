@@ -348,7 +348,8 @@ async fn load(dir: &Path, persons: u64) -> anyhow::Result<()> {
         "2099-12-31",
     ))?;
     // The benchmark measures the request path, not the agreement's rate limits.
-    agreement["rate_limits"] = serde_json::json!({"per_minute": 1_000_000_000u32, "per_day": 4_000_000_000u32});
+    agreement["rate_limits"] =
+        serde_json::json!({"per_minute": 1_000_000_000u32, "per_day": 4_000_000_000u32});
     let agreement = agreement.to_string();
     node.add_agreement("bench", &agreement)
         .await
