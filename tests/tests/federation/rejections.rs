@@ -55,6 +55,17 @@ async fn expect_denied(
     status
 }
 
+/// MEX and GTM, both having loaded the agreement document `json`.
+async fn mex_gtm_under(json: String) -> Running {
+    Federation::new()
+        .node("MEX")
+        .node("GTM")
+        .agreement_json("MEX", "GTM", json, &["MEX", "GTM"])
+        .start()
+        .await
+        .unwrap()
+}
+
 fn item() -> Vec<pb::QueryItem> {
     vec![doc_item("d", "GTM", "A1234567")]
 }
@@ -89,13 +100,7 @@ async fn denied_under_expired_agreement() {
         "2020-01-01",
         "2021-12-31",
     );
-    let fed = Federation::new()
-        .node("MEX")
-        .node("GTM")
-        .agreement_json("MEX", "GTM", json, &["MEX", "GTM"])
-        .start()
-        .await
-        .unwrap();
+    let fed = mex_gtm_under(json).await;
     let env = fed.sign("MEX", &fed.search_request("MEX", "GTM", item()));
     let s = expect_denied(&fed, "MEX", env, Code::PermissionDenied).await;
     assert_eq!(s.message(), "agreement_not_in_force");
@@ -112,13 +117,7 @@ async fn denied_for_query_kind_not_in_agreement() {
         "2020-01-01",
         "2099-12-31",
     );
-    let fed = Federation::new()
-        .node("MEX")
-        .node("GTM")
-        .agreement_json("MEX", "GTM", json, &["MEX", "GTM"])
-        .start()
-        .await
-        .unwrap();
+    let fed = mex_gtm_under(json).await;
     let req = fed.search_request(
         "MEX",
         "GTM",
@@ -379,13 +378,7 @@ async fn a_search_never_serves_the_statistics_purpose() {
         "2020-01-01",
         "2099-12-31",
     );
-    let fed = Federation::new()
-        .node("MEX")
-        .node("GTM")
-        .agreement_json("MEX", "GTM", json, &["MEX", "GTM"])
-        .start()
-        .await
-        .unwrap();
+    let fed = mex_gtm_under(json).await;
     let mut req = fed.search_request("MEX", "GTM", item());
     req.header.as_mut().unwrap().purpose = "statistics".into();
     let s = expect_denied(&fed, "MEX", fed.sign("MEX", &req), Code::PermissionDenied).await;
@@ -435,13 +428,7 @@ fn limited_agreement(per_minute: u32, per_day: u32) -> String {
 
 #[tokio::test]
 async fn rate_limit_floods_get_resource_exhausted_with_retry_information() {
-    let fed = Federation::new()
-        .node("MEX")
-        .node("GTM")
-        .agreement_json("MEX", "GTM", limited_agreement(3, 1000), &["MEX", "GTM"])
-        .start()
-        .await
-        .unwrap();
+    let fed = mex_gtm_under(limited_agreement(3, 1000)).await;
     let mut client = fed.exchange("MEX", "GTM").unwrap();
     for _ in 0..3 {
         client
