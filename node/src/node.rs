@@ -847,7 +847,7 @@ impl Node {
                 continue;
             };
             // Index entries are hints: the record itself must still carry the key.
-            if !case.person_has_key(person, false, &q.key) {
+            if !case.person_has_identifier(person, &q.key) {
                 continue;
             }
             hits.push(self.mint_hit(&case, person, "exact", requester, now, effects));
@@ -1098,7 +1098,7 @@ impl Node {
         let mut effects = Batch::new();
         let mut persons = 0u64;
         for case in &cases {
-            let (ids, _) = case.index_keys();
+            let ids = case.identifier_keys();
             let mut fresh: BTreeMap<(Tree, Vec<u8>), Vec<u8>> = ids
                 .iter()
                 .map(|(p, k)| {
@@ -1123,7 +1123,7 @@ impl Node {
                 if let Ok(old) = serde_json::from_slice::<Case>(&old) {
                     case_count = case_count.saturating_sub(1);
                     person_count = person_count.saturating_sub(old.persons.len() as u64);
-                    let (ids, _) = old.index_keys();
+                    let ids = old.identifier_keys();
                     let old_entries = ids
                         .iter()
                         .map(|(p, k)| (Tree::Identifiers, index_entry(k, &old.id, *p)))

@@ -58,8 +58,6 @@ pub enum Tree {
     Cases,
     /// Identifier index: kind ‖ normalised value ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE) → ().
     Identifiers,
-    /// Name index: normalised name key ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE) → ().
-    Names,
     /// Replay cache: from node ‖ 0 ‖ nonce → expiry (i64 BE, ms).
     Nonces,
     /// Audit log leaves: index (u64 BE) → record JSON (the exact leaf bytes).
@@ -88,13 +86,12 @@ pub enum Tree {
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 18] = [
+    pub const ALL: [Tree; 17] = [
         Tree::Meta,
         Tree::Peers,
         Tree::Agreements,
         Tree::Cases,
         Tree::Identifiers,
-        Tree::Names,
         Tree::Nonces,
         Tree::Audit,
         Tree::AuditNodes,
@@ -117,7 +114,6 @@ impl Tree {
             Tree::Agreements => "agreements",
             Tree::Cases => "cases",
             Tree::Identifiers => "idx_identifiers",
-            Tree::Names => "idx_names",
             Tree::Nonces => "nonces",
             Tree::Audit => "audit",
             Tree::AuditNodes => "audit_nodes",
@@ -503,10 +499,16 @@ mod tests {
         let store = SledStore::open(dir.path()).unwrap();
         let mut batch = Batch::new();
         batch.put(Tree::Cases, b"c1".to_vec(), b"{}".to_vec());
-        batch.put(Tree::Names, b"k\0c1".to_vec(), Vec::new());
+        batch.put(Tree::Identifiers, b"k\0c1".to_vec(), Vec::new());
         store.apply(batch).unwrap();
         assert_eq!(store.get(Tree::Cases, b"c1").unwrap().unwrap(), b"{}");
-        assert_eq!(store.scan_prefix(Tree::Names, b"k", 10).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .scan_prefix(Tree::Identifiers, b"k", 10)
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(store.insert_if_absent(Tree::Nonces, b"n", b"1").unwrap());
         assert!(!store.insert_if_absent(Tree::Nonces, b"n", b"2").unwrap());
     }

@@ -670,39 +670,47 @@ impl Case {
         e.0
     }
 
-    /// Index keys of every person: `(person index, key)` for identifiers, then for
-    /// names (only persons with an exact date of birth and at least one given name
-    /// and one surname: step-1 name queries carry an exact date).
-    pub fn index_keys(&self) -> (Vec<PersonKey>, Vec<PersonKey>) {
+    /// Identifier index keys of every person: `(person index, key)`.
+    pub fn identifier_keys(&self) -> Vec<PersonKey> {
         let mut ids = Vec::new();
-        let mut names = Vec::new();
         for (i, p) in self.persons.iter().enumerate() {
-            let i = i as u32;
             for id in &p.identifiers {
                 if let Ok(k) = normalize_identifier(id) {
-                    ids.push((i, k));
+                    ids.push((i as u32, k));
                 }
             }
+        }
+        ids
+    }
+
+    /// Identifier keys (as [`Case::identifier_keys`]), then exact name keys
+    /// (persons with a full date of birth and at least one given name and
+    /// one surname). Name search uses the matcher's blocking index instead;
+    /// the exact keys remain useful to compare records (generator tests).
+    pub fn index_keys(&self) -> (Vec<PersonKey>, Vec<PersonKey>) {
+        let mut names = Vec::new();
+        for (i, p) in self.persons.iter().enumerate() {
             if let (Some(dob), false, false) = (
                 &p.date_of_birth,
                 p.given_names.is_empty(),
                 p.surnames.is_empty(),
             ) {
                 if parse_date(dob).is_ok() {
-                    names.push((i, name_key(&p.given_names, &p.surnames, dob)));
+                    names.push((i as u32, name_key(&p.given_names, &p.surnames, dob)));
                 }
             }
         }
-        (ids, names)
+        (self.identifier_keys(), names)
     }
 
-    /// True when person `person` of this case has index key `key` (a name key
-    /// when `name`, else an identifier key): the check that turns an index
-    /// hint into a match.
-    pub fn person_has_key(&self, person: u32, name: bool, key: &[u8]) -> bool {
-        let (ids, names) = self.index_keys();
-        let list = if name { names } else { ids };
-        list.iter().any(|(p, k)| *p == person && k == key)
+    /// True when person `person` of this case has identifier key `key`: the
+    /// check that turns an index hint into a match.
+    pub fn person_has_identifier(&self, person: u32, key: &[u8]) -> bool {
+        self.persons.get(person as usize).is_some_and(|p| {
+            p.identifiers
+                .iter()
+                .any(|id| normalize_identifier(id).is_ok_and(|k| k == key))
+        })
     }
 }
 
