@@ -373,22 +373,14 @@ impl AuditLog {
         limit: usize,
         thin: bool,
     ) -> Result<Vec<String>, AuditError> {
+        // Sizes never reach u64::MAX, so the saturated bound excludes nothing.
         let end = to.saturating_add(1);
-        let entries = if end == 0 {
-            self.store.range(
-                Tree::Checkpoints,
-                &from.to_be_bytes(),
-                &u64::MAX.to_be_bytes(),
-                limit,
-            )?
-        } else {
-            self.store.range(
-                Tree::Checkpoints,
-                &from.to_be_bytes(),
-                &end.to_be_bytes(),
-                limit,
-            )?
-        };
+        let entries = self.store.range(
+            Tree::Checkpoints,
+            &from.to_be_bytes(),
+            &end.to_be_bytes(),
+            limit,
+        )?;
         let count = entries.len();
         let mut out = Vec::new();
         let mut bucket = u64::MAX;
