@@ -96,17 +96,79 @@ pub(crate) async fn list_peers(admin: &mut Admin) -> anyhow::Result<Vec<pb::Peer
         .peers)
 }
 
-pub(crate) async fn add_agreement(
-    admin: &mut Admin,
-    json: &str,
-) -> anyhow::Result<pb::AgreementSummary> {
+pub(crate) async fn propose_agreement(admin: &mut Admin, json: &str) -> anyhow::Result<String> {
     Ok(admin
-        .add_agreement(pb::AddAgreementRequest {
+        .propose_agreement(pb::ProposeAgreementRequest {
             agreement_json: json.to_owned(),
         })
         .await
         .map_err(refused)?
+        .into_inner()
+        .envelope_json)
+}
+
+pub(crate) async fn sign_agreement(admin: &mut Admin, json: &str) -> anyhow::Result<String> {
+    Ok(admin
+        .sign_agreement(pb::SignedAgreement {
+            envelope_json: json.to_owned(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner()
+        .envelope_json)
+}
+
+pub(crate) async fn activate_agreement(
+    admin: &mut Admin,
+    json: &str,
+) -> anyhow::Result<pb::AgreementSummary> {
+    Ok(admin
+        .activate_agreement(pb::SignedAgreement {
+            envelope_json: json.to_owned(),
+        })
+        .await
+        .map_err(refused)?
         .into_inner())
+}
+
+pub(crate) async fn revoke_agreement(
+    admin: &mut Admin,
+    id: &str,
+    version: u32,
+    reason: &str,
+) -> anyhow::Result<Vec<pb::AgreementSummary>> {
+    Ok(admin
+        .revoke_agreement(pb::RevokeAgreementRequest {
+            id: id.to_owned(),
+            version,
+            reason: reason.to_owned(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner()
+        .agreements)
+}
+
+pub(crate) async fn show_agreement(
+    admin: &mut Admin,
+    id: &str,
+    version: u32,
+) -> anyhow::Result<pb::ShowAgreementResponse> {
+    Ok(admin
+        .show_agreement(pb::ShowAgreementRequest {
+            id: id.to_owned(),
+            version,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner())
+}
+
+pub(crate) async fn explain(
+    admin: &mut Admin,
+    request: pb::AdminExplainRequest,
+) -> anyhow::Result<pb::AdminExplainResponse> {
+    Ok(admin.explain(request).await.map_err(refused)?.into_inner())
 }
 
 pub(crate) async fn list_agreements(

@@ -1,7 +1,8 @@
 //! `enlace demo`: three real nodes (MEX, GTM, COL) on loopback, each with its
 //! own directory, keys, certificate and sled store; pinned to each other through
-//! their signed directory entries; agreements MEX–GTM and GTM–COL (and a
-//! MEX–COL one that only MEX has loaded); synthetic cases with planted
+//! their signed directory entries; agreements MEX–GTM, GTM–COL and MEX–COL
+//! proposed, countersigned and activated (COL then revokes MEX–COL); an
+//! explanation asked across nodes; synthetic cases with planted
 //! cross-border overlaps; searches through the Admin API; one witness round
 //! (every node cosigns its peers' checkpoints); receipts verified and proven
 //! included online; MEX's audit log exported and verified offline.
@@ -18,7 +19,7 @@ use enlace_node::{
     Node,
 };
 use enlace_proto::v1::{self as pb, PeerOutcome};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
@@ -62,16 +63,29 @@ struct DemoNode {
     task: tokio::task::JoinHandle<Result<(), server::RunError>>,
 }
 
-fn agreement(a: &str, b: &str, instrument: &str, kinds: &[&str]) -> String {
+/// Agreement terms: step 1 releases `step1` (case facts), step 2 what an
+/// approver may release (victim identifiers only with consent, every time).
+fn agreement(a: &str, b: &str, instrument: &str, kinds: &[&str], step1: Value) -> String {
+    let terms = json!({
+        "query_kinds": kinds,
+        "step1": step1,
+        "step2": {"classes": ["case_fact", "suspect_identifier"], "fields": ["persons[].nationalities", "persons[].given_names", "persons[].surnames"]},
+    });
     json!({
         "id": format!("{a}-{b}-TIP-2025"),
         "version": 1,
         "parties": [a, b],
-        "instruments": [instrument, "Inter-American Convention on Mutual Assistance in Criminal Matters (1992)"],
-        "purposes": ["investigation", "prosecution", "victim_identification"],
-        "query_kinds": kinds,
+        "instruments": [
+            {"name": instrument, "citation": "bilateral registry (demo)"},
+            {"name": "Inter-American Convention on Mutual Assistance in Criminal Matters (1992)", "citation": "OAS Treaty Series No. 75 (A-55)"},
+        ],
         "valid_from": "2025-01-01",
         "valid_until": "2029-12-31",
+        "purposes": {"investigation": terms, "prosecution": terms, "victim_identification": terms, "statistics": {}},
+        "rate_limits": {"per_minute": 600, "per_day": 50000},
+        "statistics_threshold": 11,
+        "handling": "restricted",
+        "retention_days": 730,
     })
     .to_string()
 }
@@ -171,24 +185,31 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         );
     }
 
-    step(3, "Loading information-sharing agreements");
+    step(
+        3,
+        "Agreements: proposed and signed by one party, countersigned by the other, activated by both",
+    );
     let mex_gtm = agreement(
         "MEX",
         "GTM",
         "Memorandum of Understanding MEX–GTM against trafficking in persons (2025)",
         &["identifier", "name_dob"],
+        json!({"classes": ["case_fact"]}),
     );
+    // GTM–COL releases less in step 1: the offence and the year only.
     let gtm_col = agreement(
         "GTM",
         "COL",
         "Memorandum of Understanding GTM–COL against trafficking in persons (2025)",
         &["identifier"],
+        json!({"fields": ["iccs_code", "year"]}),
     );
     let mex_col = agreement(
         "MEX",
         "COL",
-        "Draft Memorandum of Understanding MEX–COL (not yet signed by COL)",
+        "Memorandum of Understanding MEX–COL against trafficking in persons (2025)",
         &["identifier"],
+        json!({"classes": ["case_fact"]}),
     );
     let by_id = |nodes: &mut Vec<DemoNode>, id: &str| {
         nodes
@@ -196,23 +217,60 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
             .position(|n| n.id == id)
             .expect("demo node exists")
     };
-    for (doc, parties) in [
-        (&mex_gtm, ["MEX", "GTM"].as_slice()),
-        (&gtm_col, ["GTM", "COL"].as_slice()),
-        (&mex_col, ["MEX"].as_slice()),
+    for (doc, [first, second]) in [
+        (&mex_gtm, ["MEX", "GTM"]),
+        (&gtm_col, ["GTM", "COL"]),
+        (&mex_col, ["MEX", "COL"]),
     ] {
-        for p in parties {
-            let i = by_id(&mut nodes, p);
-            let a = client::add_agreement(&mut nodes[i].admin, doc).await?;
+        let i = by_id(&mut nodes, first);
+        let proposed = client::propose_agreement(&mut nodes[i].admin, doc).await?;
+        let j = by_id(&mut nodes, second);
+        let signed = client::sign_agreement(&mut nodes[j].admin, &proposed).await?;
+        let agreement_file = base.join(format!("{first}-{second}.agreement.json"));
+        std::fs::write(&agreement_file, &signed)?;
+        for k in [i, j] {
+            let a = client::activate_agreement(&mut nodes[k].admin, &signed).await?;
             println!(
-                "    {p}: agreement {} with {} for {}",
+                "    {}: agreement {} with {} {} (signed by {}; for {})",
+                nodes[k].id,
                 a.id,
                 a.peer,
+                a.status,
+                a.signed_by.join(" and "),
                 a.purposes.join(", ")
             );
         }
     }
-    println!("    (COL has NOT loaded MEX-COL-TIP-2025: its queries from MEX must be refused)");
+    let col = by_id(&mut nodes, "COL");
+    let revoked = client::revoke_agreement(
+        &mut nodes[col].admin,
+        "MEX-COL-TIP-2025",
+        0,
+        "suspended by the Colombian central authority pending review",
+    )
+    .await?;
+    println!(
+        "    COL: revoked {} (MEX still holds it: COL must refuse MEX's queries, and record it)",
+        revoked
+            .iter()
+            .map(|a| format!("{} v{}", a.id, a.version))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mex = by_id(&mut nodes, "MEX");
+    let explained = client::explain(
+        &mut nodes[mex].admin,
+        pb::AdminExplainRequest {
+            peer: "GTM".into(),
+            purpose: "investigation".into(),
+            query_kinds: vec!["identifier".into(), "name_dob".into()],
+            agreement_id: String::new(),
+            remote: true,
+        },
+    )
+    .await?;
+    println!("    MEX asks GTM to explain what an investigation search would be given (signed, no data):");
+    output::explanation(&output::Out { json: false }, &explained)?;
 
     step(
         4,
@@ -434,10 +492,33 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
             hits(&mex_result, "GTM") == 2,
         ),
         (
-            "MEX→COL refused by COL",
-            outcome(&mex_result, "COL") == Some(PeerOutcome::Refused),
+            "MEX→COL refused by COL (agreement revoked)",
+            mex_result.peers.iter().any(|p| {
+                p.peer == "COL"
+                    && p.outcome() == PeerOutcome::Refused
+                    && p.message.contains("agreement_revoked")
+            }),
         ),
         ("GTM→COL phone hit", hits(&gtm_result, "COL") == 1),
+        (
+            "GTM→COL answer partly withheld, with reasons",
+            gtm_result.peers.iter().any(|p| {
+                p.peer == "COL"
+                    && p.decision.as_ref().is_some_and(|d| {
+                        d.fields_withheld.iter().any(|w| {
+                            w.field == "jurisdiction" && w.reason == "not_released_by_agreement"
+                        })
+                    })
+                    && p.results
+                        .iter()
+                        .flat_map(|r| &r.hits)
+                        .all(|h| h.jurisdiction.is_empty() && !h.iccs_code.is_empty())
+            }),
+        ),
+        (
+            "GTM explained to MEX what it releases (signed)",
+            explained.explanation.as_ref().is_some_and(|e| e.allowed),
+        ),
         ("GTM→MEX phone hit", hits(&gtm_result, "MEX") == 1),
         ("receipts verified", verified == 3),
         ("receipts proven included online", proven == 3),

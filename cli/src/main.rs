@@ -23,6 +23,7 @@ use enlace_node::{
     identity::NodeId,
     node::now_ms,
 };
+use enlace_proto::v1 as pb;
 
 /// Enlace: signed, agreement-checked, audited case exchange between national authorities.
 #[derive(Parser)]
@@ -52,9 +53,12 @@ enum Command {
     /// Pinned peers.
     #[command(subcommand)]
     Peer(PeerCmd),
-    /// Information-sharing agreements.
+    /// Information-sharing agreements: propose, sign, activate, revoke, list, show.
     #[command(subcommand)]
     Agreement(AgreementCmd),
+    /// The policy engine: explain what an agreement releases.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Case records.
     #[command(subcommand)]
     Case(CaseCmd),
@@ -107,13 +111,73 @@ enum PeerCmd {
 
 #[derive(Subcommand)]
 enum AgreementCmd {
-    /// Load an agreement document (JSON, see docs/agreements.md).
-    Add {
-        /// The agreement file.
+    /// Validate agreement terms (JSON, docs/agreements.md) and sign them as the
+    /// first party; send the signed file to the other party.
+    Propose {
+        /// The terms.
+        file: PathBuf,
+        /// Where to write the signed agreement (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Add this node's signature to an agreement the other party proposed.
+    Sign {
+        /// The signed agreement received.
+        file: PathBuf,
+        /// Where to write the agreement signed by both (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Hold an agreement signed by both parties: it governs answers from now on.
+    Activate {
+        /// The agreement signed by both.
         file: PathBuf,
     },
-    /// List agreements.
+    /// Revoke an agreement (every version, or one): refused for new requests at once.
+    Revoke {
+        /// Agreement id.
+        id: String,
+        /// Only this version (default: every version held).
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+        /// Why (recorded; no personal data).
+        #[arg(long)]
+        reason: String,
+    },
+    /// List agreements held, with their status.
     List,
+    /// Show one agreement: terms, signatures, status.
+    Show {
+        /// Agreement id.
+        id: String,
+        /// Version (default: the highest held).
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// What a peer would get from this node for a purpose and query kinds (or,
+    /// with --remote, what this node would get from the peer), field by field.
+    /// No data is involved; the explanation is signed and audited.
+    Explain {
+        /// The peer.
+        #[arg(long)]
+        peer: String,
+        /// Purpose code.
+        #[arg(long)]
+        purpose: String,
+        /// Query kinds (identifier, name_dob); repeatable.
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Agreement id (default: the one this node would cite).
+        #[arg(long, default_value = "")]
+        agreement: String,
+        /// Ask the peer (a signed Exchange.Explain) instead of deciding locally.
+        #[arg(long)]
+        remote: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -287,6 +351,11 @@ enum AuditCmd {
     },
 }
 
+/// A text file, with its name in the error.
+fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
 fn home(cli: &Cli) -> anyhow::Result<Home> {
     match &cli.home {
         Some(h) => Ok(Home::new(h)),
@@ -412,14 +481,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Peer(PeerCmd::List) => {
                     output::peers(&out, &client::list_peers(&mut admin).await?)
                 }
-                Command::Agreement(AgreementCmd::Add { file }) => {
-                    let text = std::fs::read_to_string(file)
-                        .with_context(|| format!("reading {}", file.display()))?;
-                    output::agreement(&out, &client::add_agreement(&mut admin, &text).await?)
+                Command::Agreement(AgreementCmd::Propose { file, out: to }) => {
+                    let text = read_file(file)?;
+                    let signed = client::propose_agreement(&mut admin, &text).await?;
+                    output::signed_agreement(
+                        to.as_deref(),
+                        &signed,
+                        "proposed (signed by this node)",
+                    )
                 }
+                Command::Agreement(AgreementCmd::Sign { file, out: to }) => {
+                    let text = read_file(file)?;
+                    let signed = client::sign_agreement(&mut admin, &text).await?;
+                    output::signed_agreement(to.as_deref(), &signed, "signed by both parties")
+                }
+                Command::Agreement(AgreementCmd::Activate { file }) => {
+                    let text = read_file(file)?;
+                    output::agreement(&out, &client::activate_agreement(&mut admin, &text).await?)
+                }
+                Command::Agreement(AgreementCmd::Revoke {
+                    id,
+                    version,
+                    reason,
+                }) => output::agreements(
+                    &out,
+                    &client::revoke_agreement(&mut admin, id, *version, reason).await?,
+                ),
                 Command::Agreement(AgreementCmd::List) => {
                     output::agreements(&out, &client::list_agreements(&mut admin).await?)
                 }
+                Command::Agreement(AgreementCmd::Show { id, version }) => output::agreement_detail(
+                    &out,
+                    &client::show_agreement(&mut admin, id, *version).await?,
+                ),
+                Command::Policy(PolicyCmd::Explain {
+                    peer,
+                    purpose,
+                    kinds,
+                    agreement,
+                    remote,
+                }) => output::explanation(
+                    &out,
+                    &client::explain(
+                        &mut admin,
+                        pb::AdminExplainRequest {
+                            peer: peer.clone(),
+                            purpose: purpose.clone(),
+                            query_kinds: kinds.clone(),
+                            agreement_id: agreement.clone(),
+                            remote: *remote,
+                        },
+                    )
+                    .await?,
+                ),
                 Command::Case(CaseCmd::Add { file }) => {
                     let text = client::read_input(file)?;
                     let r = client::import(&mut admin, vec![text]).await?;

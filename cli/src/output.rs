@@ -128,7 +128,8 @@ pub(crate) fn peers(out: &Out, ps: &[pb::PeerSummary]) -> anyhow::Result<()> {
 
 fn agreement_json(a: &pb::AgreementSummary) -> Value {
     json!({"id": a.id, "version": a.version, "peer": a.peer, "purposes": a.purposes, "query_kinds": a.query_kinds,
-           "valid_from": a.valid_from, "valid_until": a.valid_until, "active": a.active, "instruments": a.instrument})
+           "valid_from": a.valid_from, "valid_until": a.valid_until, "active": a.active, "instruments": a.instrument,
+           "status": a.status, "signed_by": a.signed_by, "handling": a.handling, "retention_days": a.retention_days})
 }
 
 pub(crate) fn agreement(out: &Out, a: &pb::AgreementSummary) -> anyhow::Result<()> {
@@ -136,11 +137,119 @@ pub(crate) fn agreement(out: &Out, a: &pb::AgreementSummary) -> anyhow::Result<(
         return print_json(&agreement_json(a));
     }
     println!(
-        "agreement {} v{} with {} loaded ({})",
+        "agreement {} v{} with {}: {} (signed by {})",
         a.id,
         a.version,
         a.peer,
-        if a.active { "in force" } else { "not in force" }
+        a.status,
+        a.signed_by.join(", ")
+    );
+    Ok(())
+}
+
+/// Writes a signed agreement (DSSE JSON) to `to`, or prints it.
+pub(crate) fn signed_agreement(
+    to: Option<&std::path::Path>,
+    envelope_json: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    match to {
+        Some(path) => {
+            std::fs::write(path, format!("{envelope_json}\n"))
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            eprintln!("agreement {what}: wrote {}", path.display());
+        }
+        None => println!("{envelope_json}"),
+    }
+    Ok(())
+}
+
+pub(crate) fn agreement_detail(out: &Out, r: &pb::ShowAgreementResponse) -> anyhow::Result<()> {
+    let summary = r.summary.clone().unwrap_or_default();
+    let terms: Value = serde_json::from_str(&r.agreement_json).unwrap_or(Value::Null);
+    if out.json {
+        return print_json(&json!({
+            "summary": agreement_json(&summary),
+            "terms": terms,
+            "envelope": serde_json::from_str::<Value>(&r.envelope_json).unwrap_or(Value::Null),
+            "revoked": (r.revoked_at_ms != 0).then(|| json!({
+                "at_ms": r.revoked_at_ms, "by": r.revoked_by, "reason": r.revoked_reason,
+            })),
+        }));
+    }
+    agreement(out, &summary)?;
+    if r.revoked_at_ms != 0 {
+        println!(
+            "revoked by {} at {} ms: {}",
+            r.revoked_by, r.revoked_at_ms, r.revoked_reason
+        );
+    }
+    println!("{}", r.agreement_json);
+    Ok(())
+}
+
+fn withheld_json(d: &pb::DecisionSummary) -> Value {
+    json!({
+        "agreement": d.agreement_id, "version": d.agreement_version,
+        "fields_released": d.fields_released,
+        "fields_withheld": d.fields_withheld.iter().map(|w| json!({"field": w.field, "reason": w.reason})).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn explanation(out: &Out, r: &pb::AdminExplainResponse) -> anyhow::Result<()> {
+    let e = r.explanation.clone().unwrap_or_default();
+    let header = e.header.clone().unwrap_or_default();
+    let step2 = e.step2.clone().unwrap_or_default();
+    if out.json {
+        return print_json(&json!({
+            "responder": header.responder,
+            "allowed": e.allowed,
+            "denial": e.denial,
+            "decision": header.decision.as_ref().map(withheld_json),
+            "query_kinds": e.query_kinds,
+            "step2": {"permitted": step2.permitted, "denial": step2.denial, "classes": step2.classes, "fields": step2.fields},
+            "rate_limits": {"per_minute": e.per_minute, "per_day": e.per_day},
+            "handling": e.handling,
+            "retention_days": e.retention_days,
+            "statistics_threshold": e.statistics_threshold,
+            "audit_index": header.receipt.as_ref().map(|x| x.index),
+        }));
+    }
+    println!(
+        "explained by {} (signed, audit leaf {})",
+        header.responder,
+        header
+            .receipt
+            .as_ref()
+            .map_or(String::from("?"), |x| x.index.to_string())
+    );
+    if !e.allowed {
+        println!("step 1: DENIED ({})", e.denial);
+        return Ok(());
+    }
+    if let Some(d) = &header.decision {
+        println!(
+            "step 1: allowed under {} v{}",
+            d.agreement_id, d.agreement_version
+        );
+        println!("  released: {}", d.fields_released.join(", "));
+        for w in &d.fields_withheld {
+            println!("  withheld: {} ({})", w.field, w.reason);
+        }
+    }
+    println!("  query kinds: {}", e.query_kinds.join(", "));
+    if step2.permitted {
+        println!(
+            "step 2: an approver may release classes [{}] and fields [{}]; victim identifiers also need the record's consent and approval each time",
+            step2.classes.join(", "),
+            step2.fields.join(", ")
+        );
+    } else {
+        println!("step 2: not permitted ({})", step2.denial);
+    }
+    println!(
+        "limits: {} per minute, {} per day; handling {}; retention {} days; statistics threshold {}",
+        e.per_minute, e.per_day, e.handling, e.retention_days, e.statistics_threshold
     );
     Ok(())
 }
@@ -234,12 +343,15 @@ pub(crate) fn search_json(r: &pb::OutboundSearchResponse) -> Value {
                     "request_id": p.request_id,
                     "receipt_id": p.receipt_id,
                     "peer_audit_index": p.peer_audit_index,
+                    "decision": p.decision.as_ref().map(withheld_json),
                     "results": p.results.iter().map(|i| json!({
                         "item": i.item_id,
                         "hit": i.hit,
                         "hits": i.hits.iter().map(|h| json!({
                             "hit_reference": h.hit_reference, "iccs_code": h.iccs_code,
                             "case_year": h.case_year, "match_band": h.match_band,
+                            "procedural_status": h.procedural_status, "jurisdiction": h.jurisdiction,
+                            "role": h.role, "subject_token": h.subject_token,
                         })).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                 })
@@ -258,6 +370,24 @@ pub(crate) fn search(
     }
     search_table(items, r);
     Ok(())
+}
+
+/// One hit as the search table shows it: only what the peer released.
+fn hit_text(h: &pb::Hit) -> String {
+    let mut parts = vec![format!("HIT {}", h.match_band)];
+    if !h.iccs_code.is_empty() {
+        parts.push(format!("ICCS {}", h.iccs_code));
+    }
+    if h.case_year != 0 {
+        parts.push(format!("({})", h.case_year));
+    }
+    for v in [&h.procedural_status, &h.jurisdiction, &h.role] {
+        if !v.is_empty() {
+            parts.push(v.clone());
+        }
+    }
+    parts.push(format!("ref {}", h.hit_reference));
+    parts.join(" ")
 }
 
 /// The per-peer, per-item table of a search.
@@ -285,16 +415,7 @@ pub(crate) fn search_table(items: &[pb::QueryItem], r: &pb::OutboundSearchRespon
                 .map(describe)
                 .unwrap_or_default();
             let detail = if res.hit {
-                res.hits
-                    .iter()
-                    .map(|h| {
-                        format!(
-                            "HIT ICCS {} ({}) ref {}",
-                            h.iccs_code, h.case_year, h.hit_reference
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                res.hits.iter().map(hit_text).collect::<Vec<_>>().join("; ")
             } else {
                 "no hit".into()
             };
@@ -307,6 +428,23 @@ pub(crate) fn search_table(items: &[pb::QueryItem], r: &pb::OutboundSearchRespon
         }
     }
     table(&["PEER", "OUTCOME", "QUERY", "RESULT"], &rows);
+    for p in &r.peers {
+        let Some(d) = &p.decision else { continue };
+        if d.fields_withheld.is_empty() {
+            continue;
+        }
+        println!(
+            "  {} decided under {} v{}: withheld {}",
+            p.peer,
+            d.agreement_id,
+            d.agreement_version,
+            d.fields_withheld
+                .iter()
+                .map(|w| format!("{} ({})", w.field, w.reason))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 pub(crate) fn audit(out: &Out, records: &[Value]) -> anyhow::Result<()> {

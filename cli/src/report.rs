@@ -218,8 +218,9 @@ impl Aggregate {
 
 /// The sensitivity class of a released field name: from the case model's
 /// field table (`enlace_node::model::FIELDS`) where the name is a model
-/// field; the step-1 names `case_year` (the case's `year`) and
-/// `hit_reference` (an opaque reference minted per hit) are mapped here.
+/// field; the parts of every hit (`hit_reference`, `match_band`,
+/// `subject_token`, minted per hit and requester) and the name `case_year`
+/// of logs written before schema 4 (the case's `year`) are mapped here.
 fn field_class(name: &str) -> String {
     let field = fields::field(name).or(match name {
         "case_year" => fields::field("year"),
@@ -227,7 +228,8 @@ fn field_class(name: &str) -> String {
     });
     match (field, name) {
         (Some(f), _) => f.class.describe().to_owned(),
-        (None, "hit_reference") => "opaque reference".to_owned(),
+        (None, "hit_reference" | "subject_token") => "opaque reference".to_owned(),
+        (None, "match_band") => "match band".to_owned(),
         (None, _) => "not in the case model".to_owned(),
     }
 }
@@ -631,7 +633,7 @@ fn summary(ctx: &Context<'_>) -> Vec<(&'static str, &'static str, u64)> {
 const NOTES: [&str; 4] = [
     "A disclosure is an inbound search this node answered (the step-1 fields were released to the peer); a denial is an inbound search it refused. Outbound rows are the searches this node sent, by the peer's answer.",
     "Dates are UTC; the period includes both ends.",
-    "Fields are counted by name, once per disclosure. Classes come from the case model's field table (enlace_node::model::FIELDS) where the released name is a model field; case_year is the case's year; hit_reference is an opaque reference minted per hit (no case data).",
+    "Fields are counted by name, once per disclosure. Classes come from the case model's field table (enlace_node::model::FIELDS) where the released name is a model field; hit_reference and subject_token are opaque references minted per hit and requester, match_band the match band (no case data).",
     "The log holds no personal data: codes, digests, counts and field names only.",
 ];
 
@@ -1472,6 +1474,8 @@ mod tests {
         assert_eq!(field_class("iccs_code"), "case_fact");
         assert_eq!(field_class("case_year"), "case_fact");
         assert_eq!(field_class("hit_reference"), "opaque reference");
+        assert_eq!(field_class("subject_token"), "opaque reference");
+        assert_eq!(field_class("persons[].role"), "case_fact");
         assert_eq!(field_class("nope"), "not in the case model");
     }
 }

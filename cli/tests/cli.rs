@@ -211,16 +211,54 @@ async fn peer_add_agreement_add_case_import_and_search_json() {
         ),
     )
     .unwrap();
-    for h in [&mex, &gtm] {
+    // MEX proposes (signs), GTM countersigns, both activate the same file.
+    let proposed = dir.path().join("agreement.mex.json");
+    let signed = dir.path().join("agreement.signed.json");
+    for (h, verb, input, output) in [
+        (&mex, "propose", &agreement, &proposed),
+        (&gtm, "sign", &proposed, &signed),
+    ] {
         let out = enlace_async(vec![
             "--home".into(),
             h.clone(),
             "agreement".into(),
-            "add".into(),
-            home_arg(&agreement),
+            verb.into(),
+            home_arg(input),
+            "--out".into(),
+            home_arg(output),
+        ])
+        .await;
+        assert!(out.status.success(), "{verb}: {}", stderr(&out));
+    }
+    // A proposal signed by one party only is refused at activation.
+    let out = enlace_async(vec![
+        "--home".into(),
+        gtm.clone(),
+        "agreement".into(),
+        "activate".into(),
+        home_arg(&proposed),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not signed by both"),
+        "{}",
+        stderr(&out)
+    );
+    for h in [&mex, &gtm] {
+        let out = enlace_async(vec![
+            "--home".into(),
+            h.clone(),
+            "--json".into(),
+            "agreement".into(),
+            "activate".into(),
+            home_arg(&signed),
         ])
         .await;
         assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["status"], "active", "{v}");
+        assert_eq!(v["signed_by"], serde_json::json!(["GTM", "MEX"]));
     }
 
     // JSON-lines import with one invalid line: refused whole, then imported with --skip-invalid.

@@ -118,15 +118,19 @@ async fn no_acknowledged_write_is_lost_across_kill_9() {
             })
             .await
             .unwrap();
+        let mex = &fed.get("MEX").node;
+        let gtm_signer = enlace_node::envelope::Signer::new(
+            identity::read_signing_key(&home.join("keys/signing.key")).unwrap(),
+        );
+        let signed = signed_agreement(&agreement, &[mex.signer(), &gtm_signer]);
         gtm_admin
-            .add_agreement(pb::AddAgreementRequest {
-                agreement_json: agreement.clone(),
+            .activate_agreement(pb::SignedAgreement {
+                envelope_json: signed.clone(),
             })
             .await
             .unwrap();
-        let mex = &fed.get("MEX").node;
         mex.add_peer("test", gtm_entry.clone()).await.unwrap();
-        mex.add_agreement("test", &agreement).await.unwrap();
+        mex.activate_agreement("test", &signed).await.unwrap();
     }
 
     let acked = Arc::new(Mutex::new(Acked::default()));

@@ -16,6 +16,10 @@ use sha2::{Digest, Sha256};
 pub const SEARCH_REQUEST: &str = "enlace.v1.SearchRequest";
 /// Payload type of a search response.
 pub const SEARCH_RESPONSE: &str = "enlace.v1.SearchResponse";
+/// Payload type of an explain request.
+pub const EXPLAIN_REQUEST: &str = "enlace.v1.ExplainRequest";
+/// Payload type of an explain response.
+pub const EXPLAIN_RESPONSE: &str = "enlace.v1.ExplainResponse";
 /// Payload type of a directory entry.
 pub const DIRECTORY_ENTRY: &str = "enlace.v1.DirectoryEntry";
 
@@ -168,14 +172,39 @@ where
     }
     let signature = &envelope.signatures[0];
     let key = resolve(&signature.key_id).ok_or(VerifyError::UnknownKey)?;
+    verify_signature(&envelope.payload_type, &envelope.payload, signature, &key)?;
+    Ok(signature.key_id.clone())
+}
+
+/// Verifies one signature over `PAE(payload_type, payload)` with `key`
+/// (`verify_strict`, weak keys refused). For envelopes signed by several
+/// parties, such as agreements.
+pub fn verify_signature(
+    payload_type: &str,
+    payload: &[u8],
+    signature: &pb::Signature,
+    key: &VerifyingKey,
+) -> Result<(), VerifyError> {
     if key.is_weak() {
         return Err(VerifyError::WeakKey);
     }
     let sig = ed25519_dalek::Signature::from_slice(&signature.sig)
         .map_err(|_| VerifyError::MalformedSignature)?;
-    key.verify_strict(&pae(&envelope.payload_type, &envelope.payload), &sig)
-        .map_err(|_| VerifyError::BadSignature)?;
-    Ok(signature.key_id.clone())
+    key.verify_strict(&pae(payload_type, payload), &sig)
+        .map_err(|_| VerifyError::BadSignature)
+}
+
+impl Signer {
+    /// Adds this key's signature to an envelope signed by others (agreements).
+    pub fn cosign(&self, envelope: &mut SignedEnvelope) {
+        let sig = self
+            .key
+            .sign(&pae(&envelope.payload_type, &envelope.payload));
+        envelope.signatures.push(pb::Signature {
+            key_id: self.key_id.clone(),
+            sig: sig.to_bytes().to_vec(),
+        });
+    }
 }
 
 /// The DSSE JSON form of an envelope, used for files (directory entries).

@@ -171,6 +171,38 @@ fn outcome(
 }
 
 impl Node {
+    /// The header of a request to `peer`: a fresh UUIDv7 and nonce, this
+    /// node's outbound lifetime, the purpose and the legal basis cited.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn request_header(
+        &self,
+        peer: &NodeId,
+        purpose: &str,
+        agreement_id: &str,
+        instrument: &str,
+        case_reference: String,
+        official_reference: String,
+        now: i64,
+    ) -> pb::RequestHeader {
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        pb::RequestHeader {
+            request_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+            from_node: self.id().to_string(),
+            to_node: peer.to_string(),
+            issued_at_ms: now,
+            expires_at_ms: now + self.config().limits.outbound_request_lifetime_ms,
+            nonce: nonce.to_vec(),
+            purpose: purpose.to_owned(),
+            legal_basis: Some(pb::LegalBasis {
+                agreement_id: agreement_id.to_owned(),
+                instrument: instrument.to_owned(),
+            }),
+            case_reference,
+            official_reference,
+        }
+    }
+
     /// Signs one request per peer whose agreement permits the purpose, sends
     /// them concurrently, verifies and stores every answer, and reports each
     /// peer's outcome. Never waits past the deadline.
@@ -208,24 +240,21 @@ impl Node {
                 ));
                 continue;
             };
-            let mut nonce = [0u8; 16];
-            rand::rngs::OsRng.fill_bytes(&mut nonce);
             let request = pb::SearchRequest {
-                header: Some(pb::RequestHeader {
-                    request_id: uuid::Uuid::now_v7().hyphenated().to_string(),
-                    from_node: self.id().to_string(),
-                    to_node: peer.node_id.to_string(),
-                    issued_at_ms: now,
-                    expires_at_ms: now + self.config().limits.outbound_request_lifetime_ms,
-                    nonce: nonce.to_vec(),
-                    purpose: search.purpose.clone(),
-                    legal_basis: Some(pb::LegalBasis {
-                        agreement_id: agreement.id.clone(),
-                        instrument: agreement.instruments[0].clone(),
-                    }),
-                    case_reference: search.case_reference.clone(),
-                    official_reference: search.official_reference.clone(),
-                }),
+                header: Some(
+                    self.request_header(
+                        &peer.node_id,
+                        &search.purpose,
+                        &agreement.id,
+                        agreement
+                            .instruments
+                            .first()
+                            .map_or("", |i| i.name.as_str()),
+                        search.case_reference.clone(),
+                        search.official_reference.clone(),
+                        now,
+                    ),
+                ),
                 items: search.items.clone(),
             };
             let env = self.signer().seal_message(SEARCH_REQUEST, &request);
@@ -334,6 +363,7 @@ impl Node {
                             .and_then(|h| h.receipt.as_ref())
                             .map_or(0, |x| x.index);
                         r.results = decoded.results;
+                        r.decision = decoded.header.as_ref().and_then(|h| h.decision.clone());
                         r.receipt_id = header.request_id.clone();
                         self.store_receipt(peer, &header.request_id, &env, &response)?;
                         r

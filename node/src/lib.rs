@@ -11,7 +11,8 @@
 //! | [`model`] | cases, persons, identifiers; normalisation for exact matching (pure) |
 //! | [`matching`] | person matching for Spanish and Portuguese names: normalisation, phonetic keys, blocking, scored bands (pure) |
 //! | [`envelope`] | DSSE v1 signing and strict verification of payload bytes (pure) |
-//! | [`policy`] | information-sharing agreements and the default-deny decision (pure) |
+//! | [`policy`] | agreements, the field-level decision and the victim firewall (pure) |
+//! | [`agreements`] | agreements held: propose, sign, activate, revoke; `Explain` |
 //! | [`audit`] | the Merkle transparency log of decisions, checkpoints, cosignatures kept |
 //! | [`witness`] | witnessing peers' logs (consistency, split view, cosigning) and serving ours |
 //! | [`merkle`] | RFC 9162 Merkle tree: roots, inclusion and consistency proofs, the frontier (pure) |
@@ -45,6 +46,7 @@
 //! data, peers' requests or the audit log (NodeInfo, the Admin listings and
 //! status, health and reflection still answer; they disclose no case data).
 
+pub mod agreements;
 pub mod audit;
 pub mod checkpoint;
 pub mod config;

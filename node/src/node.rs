@@ -24,7 +24,7 @@ use crate::{
     identity::{self, NodeId, PeerRegistry, TlsIdentity},
     matching,
     model::{self, Case, IdentifierKind},
-    policy::{self, Agreement, QueryKind},
+    policy::{self, Agreement, Decision, Held, QueryKind},
     store::{self, Batch, GroupCommit, SledStore, Store, Tree},
     tls::PeerConnection,
 };
@@ -38,9 +38,6 @@ const COUNT_PERSONS: &[u8] = b"count_persons";
 
 /// Most hits reported per query item.
 const MAX_HITS_PER_ITEM: usize = 16;
-
-/// Fields a step-1 answer releases (names only; the values are opaque or codes).
-const STEP1_FIELDS: [&str; 3] = ["hit_reference", "iccs_code", "case_year"];
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -206,6 +203,33 @@ pub fn disclosure_digest(results: &[pb::ItemResult]) -> [u8; 32] {
     Sha256::digest(encoded).into()
 }
 
+/// What a step-1 answer released: the parts of every hit, then the fields
+/// the decision released (names only, as in audit records).
+pub fn released_fields(decision: &Decision) -> Vec<String> {
+    policy::HIT_FIELDS
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(decision.released.iter().cloned())
+        .collect()
+}
+
+/// The decision as a signed response carries it.
+pub fn decision_summary(decision: &Decision) -> pb::DecisionSummary {
+    pb::DecisionSummary {
+        agreement_id: decision.agreement_id.clone(),
+        agreement_version: decision.agreement_version,
+        fields_released: released_fields(decision),
+        fields_withheld: decision
+            .withheld
+            .iter()
+            .map(|w| pb::WithheldField {
+                field: w.field.clone(),
+                reason: w.rule.code().to_owned(),
+            })
+            .collect(),
+    }
+}
+
 /// Index key of a person: `key ‖ 0 ‖ case id ‖ 0 ‖ person (u32 BE)`.
 pub fn index_entry(key: &[u8], case_id: &str, person: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + case_id.len() + 6);
@@ -309,9 +333,21 @@ fn parse_block_entry(k: &[u8]) -> Option<(String, u32)> {
 struct Checked {
     request: pb::SearchRequest,
     queries: Vec<Query>,
-    agreement: Agreement,
+    /// The policy engine's decision for the request.
+    decision: Decision,
     /// The daily counter to persist with the decision: key and new value.
     quota: (Vec<u8>, u64),
+}
+
+/// A signed peer request that passed the envelope, header, content and
+/// replay checks (docs/protocol.md §7.2), before the agreement.
+pub(crate) struct Admitted<M, T> {
+    /// The decoded message.
+    pub(crate) message: M,
+    /// Its header.
+    pub(crate) header: pb::RequestHeader,
+    /// What the content check made of it.
+    pub(crate) content: T,
 }
 
 /// A peer's use of its limits.
@@ -335,10 +371,10 @@ pub struct Node {
     commit: GroupCommit,
     audit: AuditLog,
     peers: PeerRegistry,
-    agreements: RwLock<Vec<Agreement>>,
+    agreements: RwLock<Vec<Held>>,
     serving: AtomicBool,
     health: HealthReporter,
-    write_lock: tokio::sync::Mutex<()>,
+    pub(crate) write_lock: tokio::sync::Mutex<()>,
     usage: std::sync::Mutex<std::collections::HashMap<NodeId, Usage>>,
     pub(crate) federation: crate::federation::Clients,
 }
@@ -375,11 +411,7 @@ impl Node {
             let peer = identity::verify_entry(&env).map_err(|e| OpenError::State(e.to_string()))?;
             peers.insert(peer);
         }
-        let mut agreements = Vec::new();
-        for (_, v) in store.scan_prefix(Tree::Agreements, b"", usize::MAX)? {
-            let text = String::from_utf8(v).map_err(|e| OpenError::State(e.to_string()))?;
-            agreements.push(Agreement::parse(&text).map_err(|e| OpenError::State(e.to_string()))?);
-        }
+        let agreements = crate::agreements::load(store.as_ref())?;
         let audit = AuditLog::open(store.clone(), &config.node_id, signer.signing_key().clone())?;
         let health = HealthReporter::new();
         Ok(Arc::new(Node {
@@ -432,12 +464,46 @@ impl Node {
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
-    /// A snapshot of the agreements.
-    pub fn agreements(&self) -> Vec<Agreement> {
+    /// A snapshot of the agreements held (any status).
+    pub fn agreements(&self) -> Vec<Held> {
         self.agreements
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Replaces the agreements held, under `f` (after the change is durable).
+    pub(crate) fn update_agreements(&self, f: impl FnOnce(&mut Vec<Held>)) {
+        f(&mut self.agreements.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// The per-requester pseudonym of a person (never an identifier): the
+    /// holder's person id when the record has one, otherwise the person of
+    /// that case, keyed with the node secret and the requester.
+    pub(crate) fn subject_token(&self, case: &Case, person: u32, requester: &NodeId) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.node_secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"enlace subject v1\0");
+        match case
+            .persons
+            .get(person as usize)
+            .and_then(|p| p.external_id.as_deref())
+        {
+            Some(x) => {
+                mac.update(b"x\0");
+                mac.update(x.as_bytes());
+            }
+            None => {
+                mac.update(b"c\0");
+                mac.update(case.id.as_bytes());
+                mac.update(&person.to_be_bytes());
+            }
+        }
+        mac.update(&[0]);
+        mac.update(requester.as_str().as_bytes());
+        let tag = mac.finalize().into_bytes();
+        format!("s1_{}", URL_SAFE_NO_PAD.encode(&tag[..16]))
     }
     /// False once a storage error has been seen: the node then discloses nothing.
     pub fn is_serving(&self) -> bool {
@@ -569,7 +635,7 @@ impl Node {
         let mut results = Vec::with_capacity(checked.queries.len());
         let mut hit_items = 0u32;
         for q in &checked.queries {
-            let hits = self.lookup(q, &conn.node, now, &mut effects)?;
+            let hits = self.lookup(q, &conn.node, now, &checked.decision, &mut effects)?;
             if !hits.is_empty() {
                 hit_items += 1;
             }
@@ -581,7 +647,8 @@ impl Node {
         }
         record.decision = "allow".into();
         record.hits = hit_items;
-        record.fields_released = STEP1_FIELDS.iter().map(|s| (*s).to_owned()).collect();
+        record.fields_released = released_fields(&checked.decision);
+        record.fields_withheld = checked.decision.withheld_lines();
         record.disclosure_digest = hex::encode(disclosure_digest(&results));
         let receipt = self.record(record, effects).await?;
         let checkpoint = self.checkpoint_covering(receipt.index)?;
@@ -593,12 +660,7 @@ impl Node {
                 request_digest: digest.to_vec(),
                 responder: self.id().to_string(),
                 issued_at_ms: now_ms(),
-                decision: Some(pb::DecisionSummary {
-                    agreement_id: checked.agreement.id.clone(),
-                    agreement_version: checked.agreement.version,
-                    fields_released: STEP1_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
-                    fields_withheld: Vec::new(),
-                }),
+                decision: Some(decision_summary(&checked.decision)),
                 receipt: Some(pb::AuditReceipt {
                     index: receipt.index,
                     leaf_hash: receipt.leaf_hash.to_vec(),
@@ -619,9 +681,82 @@ impl Node {
         record: &mut Record,
     ) -> Result<Checked, ServiceError> {
         let limits = &self.config.limits;
+        let admitted = self.admit(
+            conn,
+            env,
+            SEARCH_REQUEST,
+            now,
+            record,
+            |r: &pb::SearchRequest| r.header.as_ref(),
+            |r| parse_items(&r.items, limits.max_query_items),
+        )?;
+        let queries = admitted.content;
+        // 7. Agreement (default deny) and the field-level decision.
+        let kinds: Vec<QueryKind> = queries.iter().map(|q| q.kind).collect();
+        let (agreement, decision) =
+            self.decide_step1(conn, &admitted.header, &kinds, now, record)?;
+        // 8. Rate limits and the daily quota of the agreement.
+        let quota = self.charge(&conn.node, &agreement.rate_limits, now)?;
+        Ok(Checked {
+            request: admitted.message,
+            queries,
+            decision,
+            quota,
+        })
+    }
+
+    /// The policy engine's step-1 decision for a request from `conn`.
+    pub(crate) fn decide_step1(
+        &self,
+        conn: &PeerConnection,
+        header: &pb::RequestHeader,
+        kinds: &[QueryKind],
+        now: i64,
+        record: &mut Record,
+    ) -> Result<(Agreement, Decision), ServiceError> {
+        let legal = header.legal_basis.clone().unwrap_or_default();
+        let agreements = self.agreements.read().unwrap_or_else(|p| p.into_inner());
+        let ctx = policy::RequestContext {
+            me: self.id(),
+            peer: &conn.node,
+            purpose: &header.purpose,
+            agreement_id: &legal.agreement_id,
+            instrument: &legal.instrument,
+            step: policy::Step::One,
+            kinds,
+            requested: &[],
+            approved: &BTreeSet::new(),
+            now_ms: now,
+        };
+        let held = policy::authorize(&agreements, &ctx)
+            .map_err(|d| ServiceError::PermissionDenied(d.code().to_owned()))?;
+        let decision = policy::disclose(&held.terms, &ctx, None);
+        record.agreement = format!("{}@{}", held.terms.id, held.terms.version);
+        record.legal_basis = legal.instrument.chars().take(200).collect();
+        Ok((held.terms.clone(), decision))
+    }
+
+    /// Checks 1–19 of docs/protocol.md §7.2 for any signed peer request:
+    /// envelope and signature (by a key of the TLS peer), decoding, header,
+    /// the content (`content`), and the replay cache. Fills `record` as it goes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn admit<M, T>(
+        &self,
+        conn: &PeerConnection,
+        env: &SignedEnvelope,
+        payload_type: &'static str,
+        now: i64,
+        record: &mut Record,
+        header_of: impl Fn(&M) -> Option<&pb::RequestHeader>,
+        content: impl FnOnce(&M) -> Result<T, ServiceError>,
+    ) -> Result<Admitted<M, T>, ServiceError>
+    where
+        M: Message + Default,
+    {
+        let limits = &self.config.limits;
         // 1–2. Envelope and signature: the signing key must belong to the TLS peer.
         let mut foreign = false;
-        let verified = envelope::verify(env, SEARCH_REQUEST, |key_id| {
+        let verified = envelope::verify(env, payload_type, |key_id| {
             let (owner, key) = self.peers.key(key_id)?;
             foreign = owner != conn.node;
             Some(key)
@@ -633,10 +768,10 @@ impl Node {
                 ))
             }
             Ok(_) => {}
-            Err(VerifyError::WrongPayloadType { .. }) => {
-                return Err(ServiceError::InvalidArgument(
-                    "payload_type must be enlace.v1.SearchRequest".into(),
-                ))
+            Err(VerifyError::WrongPayloadType { expected, .. }) => {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "payload_type must be {expected}"
+                )))
             }
             Err(VerifyError::SignatureCount(_)) => {
                 return Err(ServiceError::InvalidArgument(
@@ -654,11 +789,11 @@ impl Node {
             ) => return Err(ServiceError::Unauthenticated("signature does not verify")),
         }
         // 3. Decode the verified bytes.
-        let request = pb::SearchRequest::decode(env.payload.as_slice())
-            .map_err(|_| ServiceError::InvalidArgument("payload is not a SearchRequest".into()))?;
-        let header = request
-            .header
-            .as_ref()
+        let short = payload_type.trim_start_matches("enlace.v1.");
+        let message = M::decode(env.payload.as_slice())
+            .map_err(|_| ServiceError::InvalidArgument(format!("payload is not a {short}")))?;
+        let header = header_of(&message)
+            .cloned()
             .ok_or_else(|| ServiceError::InvalidArgument("missing header".into()))?;
         // 4. Header fields.
         uuid::Uuid::parse_str(&header.request_id)
@@ -703,9 +838,8 @@ impl Node {
         if header.expires_at_ms < now.saturating_sub(limits.clock_skew_ms) {
             return Err(ServiceError::FailedPrecondition("request expired"));
         }
-        // 5. Items.
-        let queries = parse_items(&request.items, limits.max_query_items)?;
-        record.items = queries.len() as u32;
+        // 5. Content (search items, explained query kinds).
+        let content = content(&message)?;
         // 6. Replay: the nonce is remembered until the request expires.
         let mut nonce_key = conn.node.as_str().as_bytes().to_vec();
         nonce_key.push(0);
@@ -721,40 +855,17 @@ impl Node {
         if !fresh {
             return Err(ServiceError::FailedPrecondition("replayed nonce"));
         }
-        // 7. Agreement (default deny).
-        let kinds: Vec<QueryKind> = queries.iter().map(|q| q.kind).collect();
-        let agreements = self.agreements.read().unwrap_or_else(|p| p.into_inner());
-        let agreement = policy::decide(
-            &agreements,
-            &policy::RequestContext {
-                me: self.id(),
-                peer: &conn.node,
-                purpose: &header.purpose,
-                agreement_id: &legal.agreement_id,
-                instrument: &legal.instrument,
-                kinds: &kinds,
-                now_ms: now,
-            },
-        )
-        .map_err(|d| ServiceError::PermissionDenied(d.code().to_owned()))?
-        .clone();
-        record.agreement = format!("{}@{}", agreement.id, agreement.version);
-        record.legal_basis = legal.instrument.chars().take(200).collect();
-        drop(agreements);
-        // 8. Rate limits and the daily quota of the agreement.
-        let quota = self.charge(&conn.node, &agreement.rate_limits, now)?;
-        Ok(Checked {
-            request,
-            queries,
-            agreement,
-            quota,
+        Ok(Admitted {
+            message,
+            header,
+            content,
         })
     }
 
     /// Counts one answered request against `peer`'s limits, or refuses it
     /// with RESOURCE_EXHAUSTED and when to retry. The daily count is durable
     /// (written with the decision), so a restart does not reset it.
-    fn charge(
+    pub(crate) fn charge(
         &self,
         peer: &NodeId,
         limits: &policy::RateLimits,
@@ -815,10 +926,11 @@ impl Node {
         q: &Query,
         requester: &NodeId,
         now: i64,
+        decision: &Decision,
         effects: &mut Batch,
     ) -> Result<Vec<pb::Hit>, ServiceError> {
         if let Some(name) = &q.name {
-            return self.lookup_name(name, requester, now, effects);
+            return self.lookup_name(name, requester, now, decision, effects);
         }
         let mut prefix = q.key.clone();
         prefix.push(0);
@@ -850,7 +962,7 @@ impl Node {
             if !case.person_has_identifier(person, &q.key) {
                 continue;
             }
-            hits.push(self.mint_hit(&case, person, "exact", requester, now, effects));
+            hits.push(self.mint_hit(&case, person, "exact", requester, now, decision, effects));
             if hits.len() == MAX_HITS_PER_ITEM {
                 break;
             }
@@ -859,7 +971,9 @@ impl Node {
     }
 
     /// A hit on person `person` of `case`: an opaque reference for this
-    /// requester (remembered for step 2), the ICCS code and the year.
+    /// requester (remembered for step 2), the subject token, and the case
+    /// facts the decision releases (nothing else).
+    #[allow(clippy::too_many_arguments)]
     fn mint_hit(
         &self,
         case: &Case,
@@ -867,6 +981,7 @@ impl Node {
         band: &str,
         requester: &NodeId,
         now: i64,
+        decision: &Decision,
         effects: &mut Batch,
     ) -> pb::Hit {
         let reference = self.hit_reference(&case.id, person, requester);
@@ -878,11 +993,33 @@ impl Node {
             reference.as_bytes().to_vec(),
             target.to_string().into_bytes(),
         );
+        let released = |field: &str| decision.releases(field);
         pb::Hit {
             hit_reference: reference,
-            iccs_code: case.iccs_code.clone(),
-            case_year: case.year,
             match_band: band.to_owned(),
+            subject_token: self.subject_token(case, person, requester),
+            iccs_code: if released("iccs_code") {
+                case.iccs_code.clone()
+            } else {
+                String::new()
+            },
+            case_year: if released("year") { case.year } else { 0 },
+            procedural_status: released("procedural_status")
+                .then(|| case.procedural_status.map(|s| s.as_str().to_owned()))
+                .flatten()
+                .unwrap_or_default(),
+            jurisdiction: released("jurisdiction")
+                .then(|| case.jurisdiction.clone())
+                .flatten()
+                .unwrap_or_default(),
+            role: released("persons[].role")
+                .then(|| {
+                    case.persons
+                        .get(person as usize)
+                        .map(|p| p.role.as_str().to_owned())
+                })
+                .flatten()
+                .unwrap_or_default(),
         }
     }
 
@@ -895,6 +1032,7 @@ impl Node {
         name: &matching::NameQuery,
         requester: &NodeId,
         now: i64,
+        decision: &Decision,
         effects: &mut Batch,
     ) -> Result<Vec<pb::Hit>, ServiceError> {
         let thresholds = self.config.matching.thresholds();
@@ -971,7 +1109,15 @@ impl Node {
             if m.band < matching::Band::Possible {
                 continue;
             }
-            hits.push(self.mint_hit(&case, person, m.band.as_str(), requester, now, effects));
+            hits.push(self.mint_hit(
+                &case,
+                person,
+                m.band.as_str(),
+                requester,
+                now,
+                decision,
+                effects,
+            ));
             if hits.len() == MAX_HITS_PER_ITEM {
                 break;
             }
@@ -1031,30 +1177,6 @@ impl Node {
         self.federation.forget(&id);
         self.peers.insert(peer);
         self.peers.get(&id).ok_or(ServiceError::Internal)
-    }
-
-    /// Adds or replaces (by id and version) an agreement (Admin).
-    pub async fn add_agreement(&self, user: &str, json: &str) -> Result<Agreement, ServiceError> {
-        self.ensure_serving()?;
-        let agreement =
-            Agreement::parse(json).map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
-        let Some(peer) = agreement.peer_of(self.id()).cloned() else {
-            return Err(ServiceError::InvalidArgument(format!(
-                "this node ({}) is not a party",
-                self.id()
-            )));
-        };
-        let key = format!("{}\0{:010}", agreement.id, agreement.version);
-        let mut effects = Batch::new();
-        let canonical = serde_json::to_string(&agreement).map_err(|_| ServiceError::Internal)?;
-        effects.put(Tree::Agreements, key.into_bytes(), canonical.into_bytes());
-        let mut record = self.local_record(user, "add_agreement", peer.as_str());
-        record.agreement = format!("{}@{}", agreement.id, agreement.version);
-        self.record(record, effects).await?;
-        let mut all = self.agreements.write().unwrap_or_else(|p| p.into_inner());
-        all.retain(|a| !(a.id == agreement.id && a.version == agreement.version));
-        all.push(agreement.clone());
-        Ok(agreement)
     }
 
     /// Validates and stores a batch of cases atomically with their index

@@ -18,7 +18,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 /// Version of the on-disk layout; stored under [`Tree::Meta`] key `schema_version`.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A storage failure. The node fails closed on any of these.
 #[derive(Debug, thiserror::Error)]

@@ -62,7 +62,8 @@ pub fn agreement_id(a: &str, b: &str) -> String {
 pub const INSTRUMENT: &str =
     "Memorandum of Understanding on cooperation against trafficking in persons (test)";
 
-/// An agreement document as JSON.
+/// An agreement document as JSON: for each purpose the given query kinds,
+/// step 1 releasing the case facts, step 2 every class (`statistics`: none).
 pub fn agreement_json(
     a: &str,
     b: &str,
@@ -71,17 +72,48 @@ pub fn agreement_json(
     from: &str,
     until: &str,
 ) -> String {
+    let purposes: serde_json::Map<String, serde_json::Value> = purposes
+        .iter()
+        .map(|p| {
+            let terms = if *p == "statistics" {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({
+                    "query_kinds": kinds,
+                    "step1": {"classes": ["case_fact"]},
+                    "step2": {"classes": ["case_fact", "quasi_identifier", "suspect_identifier", "victim_identifier"]},
+                })
+            };
+            ((*p).to_owned(), terms)
+        })
+        .collect();
     serde_json::json!({
         "id": agreement_id(a, b),
         "version": 1,
         "parties": [a, b],
-        "instruments": [INSTRUMENT],
-        "purposes": purposes,
-        "query_kinds": kinds,
+        "instruments": [{"name": INSTRUMENT, "citation": "test registry 1"}],
         "valid_from": from,
         "valid_until": until,
+        "purposes": purposes,
+        "handling": "restricted",
+        "retention_days": 365,
     })
     .to_string()
+}
+
+/// Signs agreement terms with each party's key (DSSE JSON), as both
+/// operators would with `enlace agreement propose` and `sign`.
+pub fn signed_agreement(json: &str, signers: &[&Signer]) -> String {
+    let terms = enlace_node::policy::Agreement::parse(json).expect("valid agreement terms");
+    let mut env = SignedEnvelope {
+        payload: terms.canonical_bytes(),
+        payload_type: enlace_node::policy::AGREEMENT_PAYLOAD_TYPE.to_owned(),
+        signatures: Vec::new(),
+    };
+    for s in signers {
+        s.cosign(&mut env);
+    }
+    envelope::to_json(&env)
 }
 
 #[derive(Clone)]
@@ -229,14 +261,35 @@ impl Federation {
             }
         }
         for a in &self.agreements {
+            let (first, second) = (
+                nodes
+                    .get(&a.a)
+                    .with_context(|| format!("no node {}", a.a))?,
+                nodes
+                    .get(&a.b)
+                    .with_context(|| format!("no node {}", a.b))?,
+            );
+            let err = |e: enlace_node::error::ServiceError| {
+                anyhow::anyhow!("agreement {}–{}: {e}", a.a, a.b)
+            };
+            let proposed = first
+                .node
+                .propose_agreement("harness", &a.json)
+                .await
+                .map_err(err)?;
+            let signed = second
+                .node
+                .sign_agreement("harness", &proposed)
+                .await
+                .map_err(err)?;
             for party in &a.loaded_by {
                 let n = nodes
                     .get(party)
                     .with_context(|| format!("no node {party}"))?;
                 n.node
-                    .add_agreement("harness", &a.json)
+                    .activate_agreement("harness", &signed)
                     .await
-                    .map_err(|e| anyhow::anyhow!("agreement {}–{}: {e}", a.a, a.b))?;
+                    .map_err(err)?;
             }
         }
         Ok(Running { nodes })

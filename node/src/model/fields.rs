@@ -5,7 +5,10 @@
 use super::Role;
 
 /// How sensitive a field is. Agreements release classes and fields, never "everything".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
     /// Identifies a victim or a witness (names, documents, phones, …): leaves only on an
     /// approved step-2 request whose agreement, legal basis and recorded consent allow it.

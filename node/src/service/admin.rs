@@ -10,10 +10,12 @@ use enlace_proto::v1::{self as pb, admin_server};
 use tonic::{Request, Response, Status};
 
 use crate::{
+    agreements,
     config::{token_hash, User, UserRole},
     error::ServiceError,
     federation::OutboundSearch,
-    node::Node,
+    identity::NodeId,
+    node::{now_ms, Node},
 };
 
 /// The authenticated local user of an Admin call.
@@ -90,27 +92,6 @@ fn peer_summary(p: &crate::identity::Peer) -> pb::PeerSummary {
     }
 }
 
-fn agreement_summary(
-    a: &crate::policy::Agreement,
-    me: &crate::identity::NodeId,
-) -> pb::AgreementSummary {
-    pb::AgreementSummary {
-        id: a.id.clone(),
-        version: a.version,
-        peer: a.peer_of(me).map(|p| p.to_string()).unwrap_or_default(),
-        purposes: a.purposes.clone(),
-        query_kinds: a
-            .query_kinds
-            .iter()
-            .map(|k| k.as_str().to_owned())
-            .collect(),
-        valid_from: a.valid_from.clone(),
-        valid_until: a.valid_until.clone(),
-        active: a.in_force(crate::node::now_ms()),
-        instrument: a.instruments.join("; "),
-    }
-}
-
 #[tonic::async_trait]
 impl admin_server::Admin for Admin {
     async fn status(
@@ -160,16 +141,63 @@ impl admin_server::Admin for Admin {
         Ok(Response::new(pb::ListPeersResponse { peers }))
     }
 
-    async fn add_agreement(
+    async fn propose_agreement(
         &self,
-        request: Request<pb::AddAgreementRequest>,
+        request: Request<pb::ProposeAgreementRequest>,
+    ) -> Result<Response<pb::SignedAgreement>, Status> {
+        let user = user(&request, &[])?;
+        let envelope_json = self
+            .node
+            .propose_agreement(&user.name, &request.into_inner().agreement_json)
+            .await?;
+        Ok(Response::new(pb::SignedAgreement { envelope_json }))
+    }
+
+    async fn sign_agreement(
+        &self,
+        request: Request<pb::SignedAgreement>,
+    ) -> Result<Response<pb::SignedAgreement>, Status> {
+        let user = user(&request, &[])?;
+        let envelope_json = self
+            .node
+            .sign_agreement(&user.name, &request.into_inner().envelope_json)
+            .await?;
+        Ok(Response::new(pb::SignedAgreement { envelope_json }))
+    }
+
+    async fn activate_agreement(
+        &self,
+        request: Request<pb::SignedAgreement>,
     ) -> Result<Response<pb::AgreementSummary>, Status> {
         let user = user(&request, &[])?;
-        let a = self
+        let held = self
             .node
-            .add_agreement(&user.name, &request.into_inner().agreement_json)
+            .activate_agreement(&user.name, &request.into_inner().envelope_json)
             .await?;
-        Ok(Response::new(agreement_summary(&a, self.node.id())))
+        Ok(Response::new(agreements::summary(
+            &held,
+            self.node.id(),
+            now_ms(),
+        )))
+    }
+
+    async fn revoke_agreement(
+        &self,
+        request: Request<pb::RevokeAgreementRequest>,
+    ) -> Result<Response<pb::ListAgreementsResponse>, Status> {
+        let user = user(&request, &[])?;
+        let r = request.into_inner();
+        let revoked = self
+            .node
+            .revoke_agreement(&user.name, &r.id, r.version, &r.reason)
+            .await?;
+        let now = now_ms();
+        Ok(Response::new(pb::ListAgreementsResponse {
+            agreements: revoked
+                .iter()
+                .map(|h| agreements::summary(h, self.node.id(), now))
+                .collect(),
+        }))
     }
 
     async fn list_agreements(
@@ -177,13 +205,71 @@ impl admin_server::Admin for Admin {
         request: Request<pb::ListAgreementsRequest>,
     ) -> Result<Response<pb::ListAgreementsResponse>, Status> {
         user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let now = now_ms();
         let agreements = self
             .node
             .agreements()
             .iter()
-            .map(|a| agreement_summary(a, self.node.id()))
+            .map(|h| agreements::summary(h, self.node.id(), now))
             .collect();
         Ok(Response::new(pb::ListAgreementsResponse { agreements }))
+    }
+
+    async fn show_agreement(
+        &self,
+        request: Request<pb::ShowAgreementRequest>,
+    ) -> Result<Response<pb::ShowAgreementResponse>, Status> {
+        user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let r = request.into_inner();
+        let (held, envelope_json) = self.node.show_agreement(&r.id, r.version)?;
+        let revoked = held.revoked.clone().unwrap_or(crate::policy::Revocation {
+            at_ms: 0,
+            by: String::new(),
+            reason: String::new(),
+        });
+        Ok(Response::new(pb::ShowAgreementResponse {
+            summary: Some(agreements::summary(&held, self.node.id(), now_ms())),
+            agreement_json: String::from_utf8_lossy(&held.terms.canonical_bytes()).into_owned(),
+            envelope_json,
+            revoked_by: revoked.by,
+            revoked_reason: revoked.reason,
+            revoked_at_ms: revoked.at_ms,
+        }))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<pb::AdminExplainRequest>,
+    ) -> Result<Response<pb::AdminExplainResponse>, Status> {
+        let user = user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let r = request.into_inner();
+        let peer = NodeId::parse(&r.peer)
+            .map_err(|e| ServiceError::InvalidArgument(format!("peer: {e}")))?;
+        let (explanation, envelope) = if r.remote {
+            self.node
+                .explain_remote(
+                    &user.name,
+                    &peer,
+                    &r.purpose,
+                    &r.query_kinds,
+                    &r.agreement_id,
+                )
+                .await?
+        } else {
+            self.node
+                .explain_local(
+                    &user.name,
+                    &peer,
+                    &r.purpose,
+                    &r.query_kinds,
+                    &r.agreement_id,
+                )
+                .await?
+        };
+        Ok(Response::new(pb::AdminExplainResponse {
+            explanation: Some(explanation),
+            envelope: Some(envelope),
+        }))
     }
 
     async fn import_cases(

@@ -32,6 +32,15 @@ impl exchange_server::Exchange for Exchange {
         Ok(Response::new(self.node.search(conn, envelope).await?))
     }
 
+    async fn explain(
+        &self,
+        request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        let conn = request.extensions().get::<PeerConnection>().cloned();
+        let envelope = request.into_inner();
+        Ok(Response::new(self.node.explain(conn, envelope).await?))
+    }
+
     async fn node_info(
         &self,
         _request: Request<NodeInfoRequest>,

@@ -53,7 +53,7 @@ use enlace_proto::v1::{
 };
 use enlace_tests::{
     agreement_id, agreement_json, doc_item, exchange_with, init_home, phone_item, random_nonce,
-    uuid_v7, INSTRUMENT,
+    signed_agreement, uuid_v7, INSTRUMENT,
 };
 use prost::Message as _;
 use rand::Rng as _;
@@ -350,10 +350,11 @@ async fn load(dir: &Path, persons: u64) -> anyhow::Result<()> {
     // The benchmark measures the request path, not the agreement's rate limits.
     agreement["rate_limits"] =
         serde_json::json!({"per_minute": 1_000_000_000u32, "per_day": 4_000_000_000u32});
-    let agreement = agreement.to_string();
-    node.add_agreement("bench", &agreement)
+    let client_signer = Signer::new(identity::read_signing_key(&client_home(dir).signing_key())?);
+    let signed = signed_agreement(&agreement.to_string(), &[&client_signer, node.signer()]);
+    node.activate_agreement("bench", &signed)
         .await
-        .map_err(|e| anyhow!("add_agreement: {e}"))?;
+        .map_err(|e| anyhow!("activate_agreement: {e}"))?;
     let (mut g, mut case) = (0u64, 0u64);
     let mut last_report = Instant::now();
     while g < persons {
@@ -476,6 +477,13 @@ impl Exchange for Bare {
         .map_err(|e| Status::unauthenticated(e.to_string()))?;
         // A reply payload of the same size as the request's, signed once.
         Ok(Response::new(c.signer.seal(SEARCH_RESPONSE, env.payload)))
+    }
+
+    async fn explain(
+        &self,
+        _request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        Err(Status::unimplemented("benchmark server"))
     }
 
     async fn node_info(

@@ -49,7 +49,16 @@ async fn every_decision_is_recorded_and_survives_a_restart() {
     assert_eq!(rec.hits, 1);
     assert_eq!(
         rec.fields_released,
-        vec!["hit_reference", "iccs_code", "case_year"]
+        vec![
+            "hit_reference",
+            "match_band",
+            "subject_token",
+            "iccs_code",
+            "year",
+            "procedural_status",
+            "jurisdiction",
+            "persons[].role"
+        ]
     );
     assert_eq!(reopened.audit().verify().unwrap(), reopened.audit().len());
     // No personal data in the log.
@@ -225,8 +234,8 @@ async fn admin_requires_a_valid_token_and_role() {
     assert_eq!(s.code(), Code::InvalidArgument);
     assert!(s.message().contains("year"), "{}", s.message());
     let s = c
-        .add_agreement(pb::AddAgreementRequest {
-            agreement_json: "{}".into(),
+        .activate_agreement(pb::SignedAgreement {
+            envelope_json: "{}".into(),
         })
         .await
         .unwrap_err();

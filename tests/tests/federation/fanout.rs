@@ -19,19 +19,20 @@ async fn pin_fake_peer(
     let entry = envelope::from_json(&std::fs::read_to_string(init.home.entry()).unwrap()).unwrap();
     let node = &fed.get(on).node;
     node.add_peer("test", entry).await.unwrap();
-    node.add_agreement(
-        "test",
-        &agreement_json(
-            on,
-            id,
-            &["investigation"],
-            &["identifier", "name_dob"],
-            "2020-01-01",
-            "2099-12-31",
-        ),
-    )
-    .await
-    .unwrap();
+    let fake = envelope::Signer::new(
+        enlace_node::identity::read_signing_key(&init.home.signing_key()).unwrap(),
+    );
+    let terms = agreement_json(
+        on,
+        id,
+        &["investigation"],
+        &["identifier", "name_dob"],
+        "2020-01-01",
+        "2099-12-31",
+    );
+    node.activate_agreement("test", &signed_agreement(&terms, &[node.signer(), &fake]))
+        .await
+        .unwrap();
     dir
 }
 

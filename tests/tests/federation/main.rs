@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail the test by panicking
 
+mod agreements;
 mod audit;
 mod fanout;
 mod hostile;

@@ -103,7 +103,7 @@ async fn denied_under_expired_agreement() {
     let fed = mex_gtm_under(json).await;
     let env = fed.sign("MEX", &fed.search_request("MEX", "GTM", item()));
     let s = expect_denied(&fed, "MEX", env, Code::PermissionDenied).await;
-    assert_eq!(s.message(), "agreement_not_in_force");
+    assert_eq!(s.message(), "agreement_expired");
     fed.stop().await;
 }
 
