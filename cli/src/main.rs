@@ -138,7 +138,11 @@ enum AgreementCmd {
         /// Agreement id.
         id: String,
         /// Only this version (default: every version held).
-        #[arg(long, default_value_t = 0)]
+        #[arg(
+            id = "agreement_version",
+            long = "agreement-version",
+            default_value_t = 0
+        )]
         version: u32,
         /// Why (recorded; no personal data).
         #[arg(long)]
@@ -151,7 +155,11 @@ enum AgreementCmd {
         /// Agreement id.
         id: String,
         /// Version (default: the highest held).
-        #[arg(long, default_value_t = 0)]
+        #[arg(
+            id = "agreement_version",
+            long = "agreement-version",
+            default_value_t = 0
+        )]
         version: u32,
     },
 }
@@ -658,5 +666,14 @@ fn main() -> ExitCode {
             eprintln!("enlace: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
     }
 }

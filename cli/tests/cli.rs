@@ -260,6 +260,46 @@ async fn peer_add_agreement_add_case_import_and_search_json() {
         assert_eq!(v["status"], "active", "{v}");
         assert_eq!(v["signed_by"], serde_json::json!(["GTM", "MEX"]));
     }
+    // MEX asks GTM what an identifier search would be given (signed, audited, no data).
+    let out = enlace_async(vec![
+        "--home".into(),
+        mex.clone(),
+        "--json".into(),
+        "policy".into(),
+        "explain".into(),
+        "--peer".into(),
+        "GTM".into(),
+        "--purpose".into(),
+        "investigation".into(),
+        "--kind".into(),
+        "identifier".into(),
+        "--remote".into(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["responder"].as_str(), v["allowed"].as_bool()),
+        (Some("GTM"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(v["handling"], "restricted");
+    let out = enlace_async(vec![
+        "--home".into(),
+        gtm.clone(),
+        "--json".into(),
+        "agreement".into(),
+        "show".into(),
+        agreement_id("MEX", "GTM"),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["terms"]["retention_days"], 365);
+    assert_eq!(
+        v["envelope"]["signatures"].as_array().map(Vec::len),
+        Some(2)
+    );
 
     // JSON-lines import with one invalid line: refused whole, then imported with --skip-invalid.
     let lines = dir.path().join("cases.jsonl");
