@@ -459,13 +459,7 @@ impl Node {
             });
         let (header, explanation) = match checked {
             Ok(c) => c,
-            Err(e) => {
-                tracing::info!(peer = %conn.node, request = %record.request_id, decision = "deny", reason = %e.reason());
-                record.decision = "deny".into();
-                record.reason = e.reason();
-                self.record(record, Batch::new()).await?;
-                return Err(e);
-            }
+            Err(e) => return Err(self.refuse(&conn, record, e).await),
         };
         match &explanation.step1 {
             Ok(d) => {

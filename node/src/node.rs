@@ -584,6 +584,23 @@ impl Node {
         Ok(receipt)
     }
 
+    /// Records a refused peer request as a denial leaf (durable, like every
+    /// decision) and gives back the refusal, or the storage failure.
+    pub(crate) async fn refuse(
+        &self,
+        conn: &PeerConnection,
+        mut record: Record,
+        refusal: ServiceError,
+    ) -> ServiceError {
+        tracing::info!(peer = %conn.node, request = %record.request_id, action = %record.action, decision = "deny", reason = %refusal.reason());
+        record.decision = "deny".into();
+        record.reason = refusal.reason();
+        match self.record(record, Batch::new()).await {
+            Ok(_) => refusal,
+            Err(failure) => failure,
+        }
+    }
+
     /// Answers an inbound step-1 search from an authenticated TLS peer.
     /// Every decision, allow or deny, is durable in the audit log before this returns.
     pub async fn search(
@@ -618,13 +635,7 @@ impl Node {
         };
         let checked = match self.check_search(&conn, &env, now, &mut record) {
             Ok(c) => c,
-            Err(e) => {
-                tracing::info!(peer = %conn.node, request = %record.request_id, decision = "deny", reason = %e.reason());
-                record.decision = "deny".into();
-                record.reason = e.reason();
-                self.record(record, Batch::new()).await?;
-                return Err(e);
-            }
+            Err(e) => return Err(self.refuse(&conn, record, e).await),
         };
         let mut effects = Batch::new();
         effects.put(
