@@ -428,7 +428,7 @@ impl Node {
                 now,
                 &mut record,
                 |r: &pb::ExplainRequest| r.header.as_ref(),
-                |r| parse_kinds(&r.query_kinds),
+                |r, _| parse_kinds(&r.query_kinds),
             )
             .and_then(|admitted| {
                 let header = admitted.header;

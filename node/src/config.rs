@@ -129,8 +129,10 @@ impl Limits {
 pub enum UserRole {
     /// Runs the node: peers, agreements, cases, everything.
     Operator,
-    /// Sends outbound searches.
+    /// Sends outbound searches and cooperation requests.
     Investigator,
+    /// Decides incoming cooperation requests, field by field.
+    Approver,
     /// Reads the audit log.
     Auditor,
 }

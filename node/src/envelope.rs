@@ -20,6 +20,16 @@ pub const SEARCH_RESPONSE: &str = "enlace.v1.SearchResponse";
 pub const EXPLAIN_REQUEST: &str = "enlace.v1.ExplainRequest";
 /// Payload type of an explain response.
 pub const EXPLAIN_RESPONSE: &str = "enlace.v1.ExplainResponse";
+/// Payload type of a cooperation request.
+pub const COOPERATION_REQUEST: &str = "enlace.v1.CooperationRequest";
+/// Payload type of a cooperation status poll.
+pub const GET_COOPERATION: &str = "enlace.v1.GetCooperationRequest";
+/// Payload type of a withdrawal or closure.
+pub const UPDATE_COOPERATION: &str = "enlace.v1.UpdateCooperationRequest";
+/// Payload type of a signed cooperation status.
+pub const COOPERATION_STATUS: &str = "enlace.v1.CooperationStatus";
+/// Payload type of a signed disclosure package.
+pub const DISCLOSURE: &str = "enlace.v1.Disclosure";
 /// Payload type of a directory entry.
 pub const DIRECTORY_ENTRY: &str = "enlace.v1.DirectoryEntry";
 

@@ -32,6 +32,15 @@ pub enum ServiceError {
     /// Storage failed; nothing was disclosed: UNAVAILABLE.
     #[error("unavailable: node is not serving")]
     Unavailable,
+    /// A peer refused a step-2 message this node sent (Admin only): FAILED_PRECONDITION
+    /// with the peer's status code and message.
+    #[error("refused by the peer: {code}: {message}")]
+    PeerRefused {
+        /// The peer's gRPC status code name.
+        code: &'static str,
+        /// The peer's (sanitized) message.
+        message: String,
+    },
     /// A bug or an unexpected local failure: INTERNAL.
     #[error("internal error")]
     Internal,
@@ -47,6 +56,7 @@ impl ServiceError {
             ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
             ServiceError::ResourceExhausted { .. } => Code::ResourceExhausted,
             ServiceError::Unavailable => Code::Unavailable,
+            ServiceError::PeerRefused { .. } => Code::FailedPrecondition,
             ServiceError::Internal => Code::Internal,
         }
     }
@@ -59,6 +69,7 @@ impl ServiceError {
             | ServiceError::FailedPrecondition(m)
             | ServiceError::ResourceExhausted { what: m, .. } => m,
             ServiceError::Unavailable => "store failure",
+            ServiceError::PeerRefused { code, .. } => code,
             ServiceError::Internal => "internal",
         };
         format!("{}: {detail}", code_name(self.code()))
@@ -73,6 +84,9 @@ impl From<ServiceError> for Status {
             | ServiceError::FailedPrecondition(m)
             | ServiceError::ResourceExhausted { what: m, .. } => (*m).to_owned(),
             ServiceError::Unavailable => "node is not serving".to_owned(),
+            ServiceError::PeerRefused { code, message } => {
+                format!("refused by the peer: {code}: {message}")
+            }
             ServiceError::Internal => "internal error".to_owned(),
         };
         let mut status = Status::new(e.code(), message);

@@ -50,6 +50,7 @@ pub mod agreements;
 pub mod audit;
 pub mod checkpoint;
 pub mod config;
+pub mod cooperation;
 pub mod envelope;
 pub mod error;
 pub mod federation;

@@ -699,7 +699,11 @@ impl Node {
             now,
             record,
             |r: &pb::SearchRequest| r.header.as_ref(),
-            |r| parse_items(&r.items, limits.max_query_items),
+            |r, record| {
+                let queries = parse_items(&r.items, limits.max_query_items)?;
+                record.items = queries.len() as u32;
+                Ok(queries)
+            },
         )?;
         let queries = admitted.content;
         // 7. Agreement (default deny) and the field-level decision.
@@ -759,7 +763,7 @@ impl Node {
         now: i64,
         record: &mut Record,
         header_of: impl Fn(&M) -> Option<&pb::RequestHeader>,
-        content: impl FnOnce(&M) -> Result<T, ServiceError>,
+        content: impl FnOnce(&M, &mut Record) -> Result<T, ServiceError>,
     ) -> Result<Admitted<M, T>, ServiceError>
     where
         M: Message + Default,
@@ -850,7 +854,7 @@ impl Node {
             return Err(ServiceError::FailedPrecondition("request expired"));
         }
         // 5. Content (search items, explained query kinds).
-        let content = content(&message)?;
+        let content = content(&message, record)?;
         // 6. Replay: the nonce is remembered until the request expires.
         let mut nonce_key = conn.node.as_str().as_bytes().to_vec();
         nonce_key.push(0);

@@ -52,7 +52,7 @@ pub enum Tree {
     Meta,
     /// Pinned peers: node id → signed directory entry (protobuf envelope).
     Peers,
-    /// Agreements: id ‖ 0 ‖ version (10 decimal digits) → agreement JSON.
+    /// Agreements: id ‖ 0 ‖ version (10 decimal digits) → stored signed agreement JSON.
     Agreements,
     /// Cases: case id → case JSON.
     Cases,
@@ -82,11 +82,13 @@ pub enum Tree {
     PersonHints,
     /// Requests answered per peer and UTC day: peer ‖ 0 ‖ day (i64 BE) → count (u64 BE).
     Quotas,
+    /// Cooperation requests (step 2): `in` or `out` ‖ 0 ‖ tracking id → record JSON.
+    Cooperation,
 }
 
 impl Tree {
     /// Every tree, in a fixed order.
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 18] = [
         Tree::Meta,
         Tree::Peers,
         Tree::Agreements,
@@ -104,6 +106,7 @@ impl Tree {
         Tree::Quotas,
         Tree::Blocks,
         Tree::PersonHints,
+        Tree::Cooperation,
     ];
 
     /// The on-disk name of the tree.
@@ -126,6 +129,7 @@ impl Tree {
             Tree::Quotas => "quotas",
             Tree::Blocks => "idx_blocks",
             Tree::PersonHints => "person_hints",
+            Tree::Cooperation => "cooperation",
         }
     }
 

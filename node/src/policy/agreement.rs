@@ -101,6 +101,13 @@ pub struct PurposeTerms {
     /// Absent: no step-2 request is accepted for this purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step2: Option<Release>,
+    /// Step 2 needs two different approvers to approve the same decision.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dual_control: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Classes and named fields released.

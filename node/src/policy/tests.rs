@@ -517,6 +517,7 @@ fn any_held() -> impl Strategy<Value = Held> {
                     query_kinds,
                     step1,
                     step2,
+                    dual_control: false,
                 }),
             0..4,
         ),

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     agreements,
     config::{token_hash, User, UserRole},
+    cooperation,
     error::ServiceError,
     federation::OutboundSearch,
     identity::NodeId,
@@ -79,6 +80,53 @@ impl Admin {
     /// Serves `node`.
     pub fn new(node: Arc<Node>) -> Self {
         Admin { node }
+    }
+
+    /// A cooperation record as Admin shows it (`preview`: the approver's
+    /// view of what approving every requested field would release).
+    fn view(&self, r: &cooperation::CoopRecord, preview: bool) -> pb::CooperationView {
+        use base64::{engine::general_purpose::STANDARD, Engine as _};
+        use prost::Message as _;
+        let disclosure = (!r.disclosure_b64.is_empty())
+            .then(|| STANDARD.decode(&r.disclosure_b64).ok())
+            .flatten()
+            .and_then(|b| pb::SignedEnvelope::decode(b.as_slice()).ok())
+            .and_then(|e| pb::Disclosure::decode(e.payload.as_slice()).ok());
+        pb::CooperationView {
+            direction: r.direction.clone(),
+            tracking_id: r.tracking_id.clone(),
+            peer: r.peer.clone(),
+            purpose: r.purpose.clone(),
+            agreement: r.agreement_id.clone(),
+            state: r.state.as_str().to_owned(),
+            created_ms: r.created_ms,
+            deadline_ms: r.deadline_ms,
+            overdue: r.overdue(now_ms()),
+            urgency: r.urgency.as_str().to_owned(),
+            hit_references: r.hit_references.clone(),
+            requested: r.requested.clone(),
+            justification: r.justification.clone(),
+            history: r
+                .history
+                .iter()
+                .map(|t| pb::CooperationTransition {
+                    state: t.state.as_str().to_owned(),
+                    at_ms: t.at_ms,
+                    by: t.by.clone(),
+                    audit_index: t.audit_index,
+                })
+                .collect(),
+            preview: if preview && r.state.open() {
+                self.node.cooperation_preview(r)
+            } else {
+                Vec::new()
+            },
+            approved_by: r.approvals.iter().map(|a| a.user.clone()).collect(),
+            approvals_needed: r.approvals_needed,
+            denial_reason: r.denial_reason.clone(),
+            disclosure,
+            case_reference: r.case_reference.clone(),
+        }
     }
 }
 
@@ -270,6 +318,138 @@ impl admin_server::Admin for Admin {
             explanation: Some(explanation),
             envelope: Some(envelope),
         }))
+    }
+
+    async fn file_cooperation(
+        &self,
+        request: Request<pb::FileCooperationRequest>,
+    ) -> Result<Response<pb::CooperationView>, Status> {
+        let user = user(&request, &[UserRole::Investigator])?;
+        let rec = self
+            .node
+            .file_cooperation(&user.name, request.get_ref())
+            .await?;
+        Ok(Response::new(self.view(&rec, false)))
+    }
+
+    async fn list_cooperation(
+        &self,
+        request: Request<pb::ListCooperationRequest>,
+    ) -> Result<Response<pb::ListCooperationResponse>, Status> {
+        let user = user(
+            &request,
+            &[
+                UserRole::Investigator,
+                UserRole::Approver,
+                UserRole::Auditor,
+            ],
+        )?;
+        let direction = match request.get_ref().r#box.as_str() {
+            "inbox" => "in",
+            "outbox" => "out",
+            "" => "",
+            _ => {
+                return Err(Status::invalid_argument(
+                    "box must be inbox, outbox or empty",
+                ))
+            }
+        };
+        // Investigators see the outbox, approvers the inbox.
+        let items = self
+            .node
+            .cooperation_list(direction)?
+            .iter()
+            .filter(|r| match user.role {
+                UserRole::Investigator => r.direction == "out",
+                UserRole::Approver => r.direction == "in",
+                _ => true,
+            })
+            .map(|r| self.view(r, false))
+            .collect();
+        Ok(Response::new(pb::ListCooperationResponse { items }))
+    }
+
+    async fn show_cooperation(
+        &self,
+        request: Request<pb::CooperationRef>,
+    ) -> Result<Response<pb::CooperationView>, Status> {
+        let user = user(
+            &request,
+            &[
+                UserRole::Investigator,
+                UserRole::Approver,
+                UserRole::Auditor,
+            ],
+        )?;
+        let r = request.into_inner();
+        let allowed = match (user.role, r.direction.as_str()) {
+            (UserRole::Investigator, "out") | (UserRole::Approver, "in") => true,
+            (UserRole::Operator | UserRole::Auditor, "in" | "out") => true,
+            (_, "in" | "out") => false,
+            _ => return Err(Status::invalid_argument("direction must be in or out")),
+        };
+        if !allowed {
+            return Err(ServiceError::PermissionDenied(format!(
+                "role {:?} may not do this",
+                user.role
+            ))
+            .into());
+        }
+        // An approver (or operator) opening an inbox request puts it in review.
+        let rec = if r.direction == "in"
+            && matches!(user.role, UserRole::Approver | UserRole::Operator)
+        {
+            self.node
+                .review_cooperation(&user.name, &r.tracking_id)
+                .await?
+        } else {
+            self.node.cooperation(&r.direction, &r.tracking_id)?
+        };
+        Ok(Response::new(self.view(&rec, r.direction == "in")))
+    }
+
+    async fn decide_cooperation(
+        &self,
+        request: Request<pb::DecideCooperationRequest>,
+    ) -> Result<Response<pb::CooperationView>, Status> {
+        let user = user(&request, &[UserRole::Approver])?;
+        let r = request.into_inner();
+        let rec = self
+            .node
+            .decide_cooperation(
+                &user.name,
+                &r.tracking_id,
+                &r.approve,
+                &r.deny_reason,
+                &r.source_reliability,
+                &r.information_credibility,
+            )
+            .await?;
+        Ok(Response::new(self.view(&rec, false)))
+    }
+
+    async fn withdraw_cooperation(
+        &self,
+        request: Request<pb::CooperationRef>,
+    ) -> Result<Response<pb::CooperationView>, Status> {
+        let user = user(&request, &[UserRole::Investigator])?;
+        let rec = self
+            .node
+            .withdraw_cooperation(&user.name, &request.get_ref().tracking_id)
+            .await?;
+        Ok(Response::new(self.view(&rec, false)))
+    }
+
+    async fn fetch_cooperation(
+        &self,
+        request: Request<pb::CooperationRef>,
+    ) -> Result<Response<pb::CooperationView>, Status> {
+        let user = user(&request, &[UserRole::Investigator])?;
+        let rec = self
+            .node
+            .fetch_cooperation(&user.name, &request.get_ref().tracking_id)
+            .await?;
+        Ok(Response::new(self.view(&rec, false)))
     }
 
     async fn import_cases(

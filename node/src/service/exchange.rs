@@ -41,6 +41,39 @@ impl exchange_server::Exchange for Exchange {
         Ok(Response::new(self.node.explain(conn, envelope).await?))
     }
 
+    async fn request_cooperation(
+        &self,
+        request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        let conn = request.extensions().get::<PeerConnection>().cloned();
+        let envelope = request.into_inner();
+        Ok(Response::new(
+            self.node.request_cooperation(conn, envelope).await?,
+        ))
+    }
+
+    async fn get_cooperation(
+        &self,
+        request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        let conn = request.extensions().get::<PeerConnection>().cloned();
+        let envelope = request.into_inner();
+        Ok(Response::new(
+            self.node.get_cooperation(conn, envelope).await?,
+        ))
+    }
+
+    async fn update_cooperation(
+        &self,
+        request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        let conn = request.extensions().get::<PeerConnection>().cloned();
+        let envelope = request.into_inner();
+        Ok(Response::new(
+            self.node.update_cooperation(conn, envelope).await?,
+        ))
+    }
+
     async fn node_info(
         &self,
         _request: Request<NodeInfoRequest>,

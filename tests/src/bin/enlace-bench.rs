@@ -486,6 +486,27 @@ impl Exchange for Bare {
         Err(Status::unimplemented("benchmark server"))
     }
 
+    async fn request_cooperation(
+        &self,
+        _request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        Err(Status::unimplemented("benchmark server"))
+    }
+
+    async fn get_cooperation(
+        &self,
+        _request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        Err(Status::unimplemented("benchmark server"))
+    }
+
+    async fn update_cooperation(
+        &self,
+        _request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        Err(Status::unimplemented("benchmark server"))
+    }
+
     async fn node_info(
         &self,
         _request: Request<NodeInfoRequest>,

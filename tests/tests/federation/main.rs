@@ -5,6 +5,7 @@
 
 mod agreements;
 mod audit;
+mod cooperation;
 mod fanout;
 mod hostile;
 mod peers;
