@@ -25,7 +25,7 @@ use tokio::{net::TcpListener, sync::watch};
 use crate::{
     audit,
     client::{self, Admin},
-    output,
+    cooperation, output,
     synth::{self, Planted},
 };
 
@@ -351,6 +351,101 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
 
     step(
         7,
+        "Step 2: MEX asks GTM for details of the passport hit; a GTM approver decides field by field",
+    );
+    let passport_hit = mex_result
+        .peers
+        .iter()
+        .find(|p| p.peer == "GTM")
+        .and_then(|p| p.results.iter().find(|r| r.hit))
+        .and_then(|r| r.hits.first())
+        .map(|h| h.hit_reference.clone())
+        .context("MEX holds no hit from GTM")?;
+    let mex = by_id(&mut nodes, "MEX");
+    let filed = nodes[mex]
+        .admin
+        .file_cooperation(pb::FileCooperationRequest {
+            peer: "GTM".into(),
+            purpose: "investigation".into(),
+            case_reference: "MEX-FGR-2026-00312".into(),
+            official_reference: "mex-inv-0007".into(),
+            hit_references: vec![passport_hit],
+            requested: vec![
+                "iccs_code".into(),
+                "procedural_status".into(),
+                "persons[].nationalities".into(),
+                "persons[].surnames".into(),
+                "persons[].date_of_birth".into(),
+            ],
+            justification:
+                "Possible victim located in Tapachula; coordinate assistance and the investigation"
+                    .into(),
+            urgency: "urgent".into(),
+            requested_deadline_ms: 0,
+        })
+        .await
+        .map_err(client::refused)?
+        .into_inner();
+    println!(
+        "    MEX filed cooperation request {} with GTM: {}",
+        filed.tracking_id, filed.state
+    );
+    let gtm = by_id(&mut nodes, "GTM");
+    let reviewed = nodes[gtm]
+        .admin
+        .show_cooperation(pb::CooperationRef {
+            direction: "in".into(),
+            tracking_id: filed.tracking_id.clone(),
+        })
+        .await
+        .map_err(client::refused)?
+        .into_inner();
+    println!(
+        "    GTM approver opens it ({}); the policy engine's preview:",
+        reviewed.state
+    );
+    cooperation::view_out(
+        &output::Out { json: false },
+        &pb::CooperationView {
+            history: Vec::new(),
+            ..reviewed.clone()
+        },
+    )?;
+    let decided = nodes[gtm]
+        .admin
+        .decide_cooperation(pb::DecideCooperationRequest {
+            tracking_id: filed.tracking_id.clone(),
+            approve: vec![
+                "iccs_code".into(),
+                "procedural_status".into(),
+                "persons[].nationalities".into(),
+                "persons[].surnames".into(),
+            ],
+            deny_reason: String::new(),
+            source_reliability: "B".into(),
+            information_credibility: "2".into(),
+        })
+        .await
+        .map_err(client::refused)?
+        .into_inner();
+    println!(
+        "    GTM approver approves four fields (source B, information 2): {}",
+        decided.state
+    );
+    let fetched = nodes[mex]
+        .admin
+        .fetch_cooperation(pb::CooperationRef {
+            direction: "out".into(),
+            tracking_id: filed.tracking_id.clone(),
+        })
+        .await
+        .map_err(client::refused)?
+        .into_inner();
+    println!("    MEX fetches the signed disclosure:");
+    cooperation::view_out(&output::Out { json: false }, &fetched)?;
+
+    step(
+        8,
         "Witnessing: every node checks its peers' logs only grew, then cosigns their checkpoints",
     );
     let mut witness_alarms = Vec::new();
@@ -396,8 +491,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         }
     );
 
-    step(
-        8,
+    step(9,
         "Verifying the signed receipts each requester stored, and proving online that each is in the responder's log",
     );
     let mut verified = 0;
@@ -430,12 +524,28 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
     }
 
     step(
-        9,
-        "COL's audit log: the refused MEX query is recorded (no personal data)",
+        10,
+        "Audit logs (no personal data): COL recorded the refused MEX query; GTM and MEX every step-2 transition",
     );
     let col = by_id(&mut nodes, "COL");
     let tail = client::audit_tail(&mut nodes[col].admin, 3).await?;
     output::audit_table(&tail);
+    let mut step2_leaves = 0;
+    for id in ["GTM", "MEX"] {
+        let i = by_id(&mut nodes, id);
+        let tail: Vec<Value> = client::audit_tail(&mut nodes[i].admin, 200)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r["action"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("cooperation"))
+            })
+            .collect();
+        step2_leaves += tail.len();
+        println!("    {id}'s step-2 leaves:");
+        output::audit_table(&tail);
+    }
     for n in &nodes {
         let count = n
             .node
@@ -446,7 +556,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
     }
 
     step(
-        10,
+        11,
         "An auditor exports MEX's audit log as a bundle and verifies it offline",
     );
     let mex = by_id(&mut nodes, "MEX");
@@ -528,6 +638,23 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
             gtm_cosigners.len() == 2,
         ),
         ("MEX's audit bundle verifies offline", check.verified),
+        (
+            "step-2 transitions recorded on both sides (GTM 4, MEX 2)",
+            step2_leaves == 6,
+        ),
+        (
+            "step 2 delivered in part, the victim's surnames withheld by the firewall",
+            fetched.state == "delivered"
+                && fetched.disclosure.as_ref().is_some_and(|d| {
+                    d.records.iter().all(|r| {
+                        r.fields.iter().any(|f| f.field == "iccs_code")
+                            && r.withheld.iter().any(|w| {
+                                w.field == "persons[].surnames"
+                                    && w.reason == "victim_firewall_no_consent"
+                            })
+                    })
+                }),
+        ),
     ];
     let failed: Vec<_> = expectations
         .iter()
@@ -539,7 +666,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         println!("    witness alarms: {}", witness_alarms.join("; "));
     }
 
-    step(11, "Shutting down");
+    step(12, "Shutting down");
     let _ = stop_tx.send(true);
     for n in nodes {
         n.task.await.context("node task")??;
@@ -561,6 +688,6 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
     if !failed.is_empty() {
         bail!("the demo did not behave as designed: {}", failed.join(", "));
     }
-    println!("\nDemo complete in {:.1} s: hits found across borders, the query without a mutual agreement refused and recorded, every receipt verified and proven in the responder's log, every checkpoint cosigned by the peers, MEX's log verified offline.", started.elapsed().as_secs_f64());
+    println!("\nDemo complete in {:.1} s: agreements signed by both parties, hits found across borders with fields withheld as the agreements say, a cooperation request approved in part past the victim firewall, the query under a revoked agreement refused and recorded, every receipt verified and proven in the responder's log, every checkpoint cosigned by the peers, MEX's log verified offline.", started.elapsed().as_secs_f64());
     Ok(())
 }

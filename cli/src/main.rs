@@ -6,6 +6,7 @@
 
 mod audit;
 mod client;
+mod cooperation;
 mod demo;
 mod generate;
 mod import;
@@ -62,6 +63,9 @@ enum Command {
     /// Case records.
     #[command(subcommand)]
     Case(CaseCmd),
+    /// Step-2 cooperation requests: request, list, show, approve, deny, withdraw, fetch.
+    #[command(subcommand)]
+    Cooperation(cooperation::CooperationCmd),
     /// Step-1 hit/no-hit search across every peer whose agreement permits it.
     Search(SearchArgs),
     /// The audit log.
@@ -598,6 +602,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     Ok(())
                 }
+                Command::Cooperation(c) => cooperation::run(&mut admin, &out, c).await,
                 Command::Search(a) => {
                     let items = client::items(&a.document, &a.phone, &a.email, &a.name)?;
                     let r = client::search(

@@ -378,6 +378,94 @@ async fn peer_add_agreement_add_case_import_and_search_json() {
     let col_result = peers.iter().find(|p| p["peer"] == "COL").unwrap();
     assert_eq!(col_result["outcome"], "no agreement (not asked)");
 
+    // Step 2 through the CLI: MEX requests, GTM approves, MEX fetches.
+    let reference = gtm_result["results"][0]["hits"][0]["hit_reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let json_of = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", stderr(out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let args = |home: &str, rest: &[&str]| -> Vec<String> {
+        [home, "--json", "cooperation"]
+            .iter()
+            .chain(rest)
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let with_home = |v: Vec<String>| [vec!["--home".to_owned()], v].concat();
+    let v = json_of(
+        &enlace_async(with_home(args(
+            &mex,
+            &[
+                "request",
+                "--peer",
+                "GTM",
+                "--hit",
+                &reference,
+                "--field",
+                "iccs_code",
+                "--field",
+                "persons[].surnames",
+                "--justification",
+                "assistance",
+                "--urgency",
+                "urgent",
+            ],
+        )))
+        .await,
+    );
+    assert_eq!(v["state"], "received");
+    let id = v["tracking_id"].as_str().unwrap().to_owned();
+    let v = json_of(&enlace_async(with_home(args(&gtm, &["list", "--box", "inbox"]))).await);
+    assert_eq!(v[0]["tracking_id"], id.as_str());
+    let v = json_of(&enlace_async(with_home(args(&gtm, &["show", &id]))).await);
+    assert_eq!(v["state"], "in_review");
+    assert_eq!(
+        v["preview"][0]["withheld"][0]["reason"],
+        "victim_firewall_no_consent"
+    );
+    let v = json_of(
+        &enlace_async(with_home(args(
+            &gtm,
+            &[
+                "approve",
+                &id,
+                "--field",
+                "iccs_code",
+                "--field",
+                "persons[].surnames",
+                "--source",
+                "B",
+                "--information",
+                "2",
+            ],
+        )))
+        .await,
+    );
+    assert_eq!(v["state"], "partially_approved");
+    let v = json_of(&enlace_async(with_home(args(&mex, &["fetch", &id]))).await);
+    assert_eq!(v["state"], "delivered");
+    assert_eq!(v["disclosure"]["records"][0]["fields"][0]["value"], "02041");
+    // Approving again is refused with a clear message and a non-zero exit.
+    let out = enlace_async(with_home(args(
+        &gtm,
+        &[
+            "approve",
+            &id,
+            "--field",
+            "iccs_code",
+            "--source",
+            "B",
+            "--information",
+            "2",
+        ],
+    )))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("current state"), "{}", stderr(&out));
+
     // A malformed flag never reaches the node.
     let out = enlace_async(vec![
         "--home".into(),
