@@ -225,6 +225,7 @@ pub(crate) fn view_json(v: &pb::CooperationView) -> Value {
         "approved_by": v.approved_by,
         "approvals_needed": v.approvals_needed,
         "denial_reason": v.denial_reason,
+        "pending": v.pending,
         "history": v.history.iter().map(|t| json!({
             "state": t.state, "at_ms": t.at_ms, "by": t.by, "audit_index": t.audit_index,
         })).collect::<Vec<_>>(),
@@ -283,6 +284,12 @@ pub(crate) fn view_out(out: &Out, v: &pb::CooperationView) -> anyhow::Result<()>
     );
     if !v.denial_reason.is_empty() {
         println!("  denied: {}", v.denial_reason);
+    }
+    if !v.pending.is_empty() {
+        println!(
+            "  {} queued: the peer is unreachable; resent automatically",
+            v.pending
+        );
     }
     if v.approvals_needed > 1 {
         println!(

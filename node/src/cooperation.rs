@@ -36,6 +36,9 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
+    /// Requester only: filed while the peer was unreachable; queued and
+    /// resent with backoff until the peer acknowledges it.
+    Queued,
     /// Filed and acknowledged; nobody has looked at it yet.
     Received,
     /// An approver opened it (or gave the first of two approvals).
@@ -60,6 +63,7 @@ impl State {
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
+            State::Queued => "queued",
             State::Received => "received",
             State::InReview => "in_review",
             State::Approved => "approved",
@@ -76,6 +80,7 @@ impl State {
     pub fn parse(s: &str) -> Option<State> {
         use State::*;
         [
+            Queued,
             Received,
             InReview,
             Approved,
@@ -92,13 +97,15 @@ impl State {
 
     /// Not yet decided.
     pub fn open(self) -> bool {
-        matches!(self, State::Received | State::InReview)
+        matches!(self, State::Queued | State::Received | State::InReview)
     }
 
     /// The transitions the protocol allows.
     pub fn can_become(self, to: State) -> bool {
         use State::*;
         match self {
+            // The peer's acknowledgement may already report a later state.
+            Queued => to != Queued,
             Received => matches!(
                 to,
                 InReview | Approved | PartiallyApproved | Denied | Withdrawn | Expired
@@ -112,6 +119,41 @@ impl State {
             Denied | Closed | Withdrawn | Expired => false,
         }
     }
+}
+
+/// A step-2 message waiting for an unreachable peer (outbox), kept under
+/// `q ‖ 0 ‖ tracking id` and resent with exponential backoff.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pending {
+    /// The request it belongs to.
+    pub tracking_id: String,
+    /// `request`, `withdraw` or `close`.
+    pub kind: String,
+    /// The local user who sent it.
+    pub user: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Not before this time (ms).
+    pub next_attempt_ms: i64,
+}
+
+/// Delay before attempt `n + 1`: 1 s doubling, at most 5 minutes.
+pub fn backoff_ms(attempts: u32) -> i64 {
+    1_000i64
+        .saturating_mul(1i64 << attempts.min(20))
+        .min(300_000)
+}
+
+/// True when a peer's refusal means "try again later" (unreachable, not
+/// serving, or no answer in time), not a decision.
+fn retryable(e: &ServiceError) -> bool {
+    matches!(
+        e,
+        ServiceError::PeerRefused {
+            code: "UNAVAILABLE" | "DEADLINE_EXCEEDED" | "CANCELLED",
+            ..
+        }
+    )
 }
 
 /// How urgent a request is; sets the responder's deadline.
@@ -250,6 +292,10 @@ pub struct CoopRecord {
     /// The signed disclosure (protobuf, base64), once decided (inbox) or fetched (outbox).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub disclosure_b64: String,
+    /// Outbox: a message queued for the unreachable peer (`request`,
+    /// `withdraw`, `close`), empty when none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pending: String,
 }
 
 impl CoopRecord {
@@ -564,7 +610,7 @@ impl Node {
             request_digest: hex::encode(digest),
             ..Default::default()
         };
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.coop_lock.lock().await;
         let checked = self.admit(
             &conn,
             &env,
@@ -622,6 +668,7 @@ impl Node {
                     request_digest: hex::encode(digest),
                     request_b64: STANDARD.encode(env.encode_to_vec()),
                     disclosure_b64: String::new(),
+                    pending: String::new(),
                 };
                 record.decision = "received".into();
                 let index = self.audit().len();
@@ -744,7 +791,7 @@ impl Node {
             request_digest: hex::encode(digest),
             ..Default::default()
         };
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.coop_lock.lock().await;
         // Both messages carry a header, the tracking id and (updates) an action.
         let admitted = if payload_type == GET_COOPERATION {
             self.admit(
@@ -836,7 +883,7 @@ impl Node {
         information: &str,
     ) -> Result<CoopRecord, ServiceError> {
         self.ensure_serving()?;
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.coop_lock.lock().await;
         let mut rec = self
             .load_coop("in", tracking_id)?
             .ok_or_else(|| bad("no such request in the inbox"))?;
@@ -1059,7 +1106,7 @@ impl Node {
         tracking_id: &str,
     ) -> Result<CoopRecord, ServiceError> {
         self.ensure_serving()?;
-        let _guard = self.write_lock.lock().await;
+        let _guard = self.coop_lock.lock().await;
         let mut rec = self
             .load_coop("in", tracking_id)?
             .ok_or_else(|| bad("no such request in the inbox"))?;
@@ -1126,7 +1173,8 @@ impl Node {
     }
 
     /// Outbox: files a cooperation request with `peer` (Admin, investigator).
-    #[allow(clippy::too_many_arguments)]
+    /// If the peer cannot be reached the request is queued and resent with
+    /// backoff until it acknowledges (idempotent by tracking id).
     pub async fn file_cooperation(
         &self,
         user: &str,
@@ -1134,10 +1182,9 @@ impl Node {
     ) -> Result<CoopRecord, ServiceError> {
         self.ensure_serving()?;
         let peer_id = NodeId::parse(&r.peer).map_err(|e| bad(format!("peer: {e}")))?;
-        let peer = self
-            .peers()
-            .get(&peer_id)
-            .ok_or_else(|| bad(format!("{peer_id} is not a pinned peer")))?;
+        if self.peers().get(&peer_id).is_none() {
+            return Err(bad(format!("{peer_id} is not a pinned peer")));
+        }
         let now = now_ms();
         let agreements = self.agreements();
         let agreement = policy::outbound(&agreements, self.id(), &peer_id, &r.purpose, now)
@@ -1149,38 +1196,18 @@ impl Node {
                 ))
             })?
             .clone();
-        let request = pb::CooperationRequest {
-            header: Some(
-                self.request_header(
-                    &peer_id,
-                    &r.purpose,
-                    &agreement.id,
-                    agreement
-                        .instruments
-                        .first()
-                        .map_or("", |i| i.name.as_str()),
-                    r.case_reference.clone(),
-                    r.official_reference.clone(),
-                    now,
-                ),
-            ),
+        let tracking_id = uuid::Uuid::now_v7().hyphenated().to_string();
+        let draft = pb::CooperationRequest {
+            header: None,
             hit_references: r.hit_references.clone(),
             requested: r.requested.clone(),
             justification: r.justification.clone(),
             urgency: r.urgency.clone(),
             requested_deadline_ms: r.requested_deadline_ms,
         };
-        let filed = check_request(&request)?;
-        let header = request.header.clone().unwrap_or_default();
-        let env = self.signer().seal_message(COOPERATION_REQUEST, &request);
-        let digest = envelope::digest(&env);
-        let status = self
-            .call_peer(&peer, env.clone(), &header.request_id, &digest, |c, e| {
-                Box::pin(async move { c.request_cooperation(e).await })
-            })
-            .await?;
+        let filed = check_request(&draft)?;
         let mut rec = CoopRecord {
-            tracking_id: header.request_id.clone(),
+            tracking_id,
             direction: "out".into(),
             peer: peer_id.to_string(),
             purpose: r.purpose.clone(),
@@ -1197,32 +1224,247 @@ impl Node {
             justification: r.justification.clone(),
             urgency: filed.urgency,
             created_ms: now,
-            deadline_ms: status.deadline_ms,
+            deadline_ms: 0,
             requested_deadline_ms: r.requested_deadline_ms,
-            state: State::Received,
+            state: State::Queued,
             history: Vec::new(),
             approvals: Vec::new(),
             approvals_needed: 0,
             denial_reason: String::new(),
-            request_digest: hex::encode(digest),
-            request_b64: STANDARD.encode(env.encode_to_vec()),
+            request_digest: String::new(),
+            request_b64: String::new(),
             disclosure_b64: String::new(),
+            pending: String::new(),
         };
-        let mut audit = self.coop_record(&rec, "cooperation_request", user);
-        audit.direction = "outbound".into();
-        audit.request_digest = rec.request_digest.clone();
-        let index = self.audit().len();
-        rec.history.push(Transition {
-            state: State::Received,
-            at_ms: now,
-            by: user.to_owned(),
-            audit_index: index,
-        });
+        let _guard = self.coop_lock.lock().await;
+        match self.send_request(&mut rec, &r.official_reference).await {
+            Ok(status) => {
+                rec.deadline_ms = status.deadline_ms;
+                let to = State::parse(&status.state).unwrap_or(State::Received);
+                let mut audit = self.coop_record(&rec, "cooperation_request", user);
+                audit.direction = "outbound".into();
+                audit.request_digest = rec.request_digest.clone();
+                self.transition(&mut rec, to, user, audit, Batch::new())
+                    .await?;
+                Ok(rec)
+            }
+            Err(e) if retryable(&e) => {
+                tracing::info!(peer = %peer_id, request = %rec.tracking_id, "peer unreachable: cooperation request queued");
+                self.queue(&mut rec, "request", user, "cooperation_request")
+                    .await?;
+                Ok(rec)
+            }
+            Err(e) => {
+                let mut audit = self.coop_record(&rec, "cooperation_request", user);
+                audit.direction = "outbound".into();
+                audit.decision = "refused".into();
+                audit.reason = e.reason();
+                self.record(audit, Batch::new()).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Keeps `rec` with a pending message of `kind` for the outbox loop.
+    async fn queue(
+        &self,
+        rec: &mut CoopRecord,
+        kind: &str,
+        user: &str,
+        action: &str,
+    ) -> Result<(), ServiceError> {
+        rec.pending = kind.to_owned();
+        let pending = Pending {
+            tracking_id: rec.tracking_id.clone(),
+            kind: kind.to_owned(),
+            user: user.to_owned(),
+            attempts: 1,
+            next_attempt_ms: now_ms() + backoff_ms(1),
+        };
         let mut effects = Batch::new();
-        Self::put_coop(&mut effects, &rec)?;
-        audit.decision = "received".into();
+        effects.put(
+            Tree::Cooperation,
+            key("q", &rec.tracking_id),
+            serde_json::to_vec(&pending).map_err(|_| ServiceError::Internal)?,
+        );
+        Self::put_coop(&mut effects, rec)?;
+        let mut audit = self.coop_record(rec, action, user);
+        audit.direction = "outbound".into();
+        audit.decision = "queued".into();
+        audit.reason = format!("{kind} queued: peer unreachable");
         self.record(audit, effects).await?;
-        Ok(rec)
+        Ok(())
+    }
+
+    /// Signs the record's request afresh (new nonce and times, same request
+    /// id) and sends it; keeps the envelope that was sent.
+    async fn send_request(
+        &self,
+        rec: &mut CoopRecord,
+        official_reference: &str,
+    ) -> Result<pb::CooperationStatus, ServiceError> {
+        let peer_id = NodeId::parse(&rec.peer).map_err(|_| ServiceError::Internal)?;
+        let peer = self
+            .peers()
+            .get(&peer_id)
+            .ok_or_else(|| bad(format!("{peer_id} is no longer pinned")))?;
+        let cited = rec.agreement_id.split('@').next().unwrap_or("").to_owned();
+        let mut header = self.request_header(
+            &peer_id,
+            &rec.purpose,
+            &cited,
+            &rec.instrument,
+            rec.case_reference.clone(),
+            official_reference.to_owned(),
+            now_ms(),
+        );
+        header.request_id = rec.tracking_id.clone();
+        let request = pb::CooperationRequest {
+            header: Some(header),
+            hit_references: rec.hit_references.clone(),
+            requested: rec.requested.clone(),
+            justification: rec.justification.clone(),
+            urgency: rec.urgency.as_str().to_owned(),
+            requested_deadline_ms: rec.requested_deadline_ms,
+        };
+        let env = self.signer().seal_message(COOPERATION_REQUEST, &request);
+        let digest = envelope::digest(&env);
+        rec.request_digest = hex::encode(digest);
+        rec.request_b64 = STANDARD.encode(env.encode_to_vec());
+        self.call_peer(&peer, env, &rec.tracking_id, &digest, |c, e| {
+            Box::pin(async move { c.request_cooperation(e).await })
+        })
+        .await
+    }
+
+    /// Resends every queued step-2 message that is due; returns how many
+    /// were delivered. Run periodically by the server.
+    pub async fn deliver_queued(&self) -> Result<usize, ServiceError> {
+        self.ensure_serving()?;
+        let now = now_ms();
+        let due: Vec<Pending> = self
+            .store()
+            .scan_prefix(Tree::Cooperation, &key("q", ""), usize::MAX)
+            .map_err(|e| self.fail(e))?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<Pending>(&v).ok())
+            .filter(|p| p.next_attempt_ms <= now)
+            .collect();
+        let mut delivered = 0;
+        for mut p in due {
+            let _guard = self.coop_lock.lock().await;
+            let Some(mut rec) = self.load_coop("out", &p.tracking_id)? else {
+                let mut gone = Batch::new();
+                gone.delete(Tree::Cooperation, key("q", &p.tracking_id));
+                self.store().apply(gone).map_err(|e| self.fail(e))?;
+                continue;
+            };
+            let result = match p.kind.as_str() {
+                "request" => self.send_request(&mut rec, "").await,
+                kind => self.send_update(&rec, kind).await,
+            };
+            let mut effects = Batch::new();
+            match result {
+                Err(e) if retryable(&e) => {
+                    p.attempts += 1;
+                    p.next_attempt_ms = now_ms() + backoff_ms(p.attempts);
+                    effects.put(
+                        Tree::Cooperation,
+                        key("q", &p.tracking_id),
+                        serde_json::to_vec(&p).map_err(|_| ServiceError::Internal)?,
+                    );
+                    self.store().apply(effects).map_err(|e| self.fail(e))?;
+                    continue;
+                }
+                result => {
+                    effects.delete(Tree::Cooperation, key("q", &p.tracking_id));
+                    rec.pending.clear();
+                    let action = if p.kind == "request" {
+                        "cooperation_request"
+                    } else {
+                        "cooperation_update"
+                    };
+                    let mut audit = self.coop_record(&rec, action, &p.user);
+                    audit.direction = "outbound".into();
+                    audit.request_digest = rec.request_digest.clone();
+                    match result {
+                        Ok(status) => {
+                            delivered += 1;
+                            if status.deadline_ms > 0 {
+                                rec.deadline_ms = status.deadline_ms;
+                            }
+                            let to = State::parse(&status.state).unwrap_or(rec.state);
+                            self.transition(&mut rec, to, &p.user, audit, effects)
+                                .await?;
+                        }
+                        Err(e) => {
+                            // The peer answered with a refusal: the message is
+                            // not resent; the request records why.
+                            rec.denial_reason = e.to_string();
+                            audit.reason = e.reason();
+                            let to = if rec.state == State::Queued {
+                                State::Denied
+                            } else {
+                                rec.state
+                            };
+                            self.transition(&mut rec, to, &p.user, audit, effects)
+                                .await?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Runs [`Node::deliver_queued`] every `every` until the task is aborted.
+    pub async fn deliver_forever(self: std::sync::Arc<Self>, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if self.is_serving() {
+                if let Err(e) = self.deliver_queued().await {
+                    tracing::warn!(error = %e, "cooperation outbox");
+                }
+            }
+        }
+    }
+
+    /// Outbox: withdraws (before a decision) or closes (after delivery). A
+    /// request still queued is withdrawn locally; an unreachable peer gets
+    /// the message queued.
+    pub async fn withdraw_cooperation(
+        &self,
+        user: &str,
+        tracking_id: &str,
+    ) -> Result<CoopRecord, ServiceError> {
+        self.ensure_serving()?;
+        let _guard = self.coop_lock.lock().await;
+        let mut rec = self.cooperation("out", tracking_id)?;
+        if rec.state == State::Queued {
+            let mut effects = Batch::new();
+            effects.delete(Tree::Cooperation, key("q", tracking_id));
+            rec.pending.clear();
+            let mut audit = self.coop_record(&rec, "cooperation_update", user);
+            audit.direction = "outbound".into();
+            self.transition(&mut rec, State::Withdrawn, user, audit, effects)
+                .await?;
+            return Ok(rec);
+        }
+        let kind = if rec.state == State::Delivered {
+            "close"
+        } else {
+            "withdraw"
+        };
+        match self.send_update(&rec, kind).await {
+            Ok(status) => self.apply_status(user, &mut rec, status, kind).await,
+            Err(e) if retryable(&e) => {
+                self.queue(&mut rec, kind, user, "cooperation_update")
+                    .await?;
+                Ok(rec)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Outbox: asks the peer for the status (and the disclosure once
@@ -1232,43 +1474,31 @@ impl Node {
         user: &str,
         tracking_id: &str,
     ) -> Result<CoopRecord, ServiceError> {
-        self.outbox_call(user, tracking_id, "").await
-    }
-
-    /// Outbox: withdraws (before a decision) or closes (after delivery).
-    pub async fn withdraw_cooperation(
-        &self,
-        user: &str,
-        tracking_id: &str,
-    ) -> Result<CoopRecord, ServiceError> {
-        let rec = self.cooperation("out", tracking_id)?;
-        let action = if rec.state == State::Delivered {
-            "close"
-        } else {
-            "withdraw"
-        };
-        self.outbox_call(user, tracking_id, action).await
-    }
-
-    async fn outbox_call(
-        &self,
-        user: &str,
-        tracking_id: &str,
-        action: &str,
-    ) -> Result<CoopRecord, ServiceError> {
         self.ensure_serving()?;
+        let _guard = self.coop_lock.lock().await;
         let mut rec = self.cooperation("out", tracking_id)?;
+        if rec.state == State::Queued {
+            return Err(ServiceError::FailedPrecondition(
+                "the request is still queued for the peer",
+            ));
+        }
+        let status = self.send_update(&rec, "").await?;
+        self.apply_status(user, &mut rec, status, "").await
+    }
+
+    /// Sends a poll (`kind` empty) or an update (`withdraw`, `close`) for an
+    /// outbox record and returns the peer's verified status.
+    async fn send_update(
+        &self,
+        rec: &CoopRecord,
+        kind: &str,
+    ) -> Result<pb::CooperationStatus, ServiceError> {
         let peer_id = NodeId::parse(&rec.peer).map_err(|_| ServiceError::Internal)?;
         let peer = self
             .peers()
             .get(&peer_id)
             .ok_or_else(|| bad(format!("{peer_id} is no longer pinned")))?;
-        let now = now_ms();
-        let (cited, version) = rec
-            .agreement_id
-            .split_once('@')
-            .unwrap_or((rec.agreement_id.as_str(), ""));
-        let _ = version;
+        let cited = rec.agreement_id.split('@').next().unwrap_or("");
         let header = self.request_header(
             &peer_id,
             &rec.purpose,
@@ -1276,48 +1506,67 @@ impl Node {
             &rec.instrument,
             rec.case_reference.clone(),
             String::new(),
-            now,
+            now_ms(),
         );
         let request_id = header.request_id.clone();
-        let env = if action.is_empty() {
-            self.signer().seal_message(
+        let tracking_id = rec.tracking_id.clone();
+        if kind.is_empty() {
+            let env = self.signer().seal_message(
                 GET_COOPERATION,
                 &pb::GetCooperationRequest {
                     header: Some(header),
-                    tracking_id: tracking_id.to_owned(),
+                    tracking_id,
                 },
-            )
-        } else {
-            self.signer().seal_message(
-                UPDATE_COOPERATION,
-                &pb::UpdateCooperationRequest {
-                    header: Some(header),
-                    tracking_id: tracking_id.to_owned(),
-                    action: action.to_owned(),
-                    reason: String::new(),
-                },
-            )
-        };
-        let digest = envelope::digest(&env);
-        let status = if action.is_empty() {
+            );
+            let digest = envelope::digest(&env);
             self.call_peer(&peer, env, &request_id, &digest, |c, e| {
                 Box::pin(async move { c.get_cooperation(e).await })
             })
-            .await?
+            .await
         } else {
+            let env = self.signer().seal_message(
+                UPDATE_COOPERATION,
+                &pb::UpdateCooperationRequest {
+                    header: Some(header),
+                    tracking_id,
+                    action: kind.to_owned(),
+                    reason: String::new(),
+                },
+            );
+            let digest = envelope::digest(&env);
             self.call_peer(&peer, env, &request_id, &digest, |c, e| {
                 Box::pin(async move { c.update_cooperation(e).await })
             })
-            .await?
-        };
+            .await
+        }
+    }
+
+    /// Takes the peer's verified status into the outbox record: its state,
+    /// deadline, denial reason and (checked again on its own) disclosure.
+    async fn apply_status(
+        &self,
+        user: &str,
+        rec: &mut CoopRecord,
+        status: pb::CooperationStatus,
+        kind: &str,
+    ) -> Result<CoopRecord, ServiceError> {
+        let peer_id = NodeId::parse(&rec.peer).map_err(|_| ServiceError::Internal)?;
+        let peer = self
+            .peers()
+            .get(&peer_id)
+            .ok_or_else(|| bad(format!("{peer_id} is no longer pinned")))?;
         let state = State::parse(&status.state)
             .ok_or_else(|| bad(format!("{peer_id} answered with an unknown state")))?;
-        let mut audit = self.coop_record(&rec, "cooperation_fetch", user);
+        let action = if kind.is_empty() {
+            "cooperation_fetch"
+        } else {
+            "cooperation_update"
+        };
+        let mut audit = self.coop_record(rec, action, user);
         audit.direction = "outbound".into();
         if let Some(signed) = &status.disclosure {
-            // The disclosure is checked on its own: signed by the peer and
-            // bound to the request we filed. It is kept as evidence.
-            let d = self.verify_disclosure(&peer, &rec, signed)?;
+            // Signed by the peer and bound to the request we filed; kept as evidence.
+            let d = self.verify_disclosure(&peer, rec, signed)?;
             rec.disclosure_b64 = STANDARD.encode(signed.encode_to_vec());
             audit.fields_released = d
                 .records
@@ -1334,8 +1583,8 @@ impl Node {
             rec.state = state;
             rec.history.push(Transition {
                 state,
-                at_ms: now,
-                by: if action.is_empty() {
+                at_ms: now_ms(),
+                by: if kind.is_empty() {
                     "peer".into()
                 } else {
                     user.to_owned()
@@ -1344,9 +1593,9 @@ impl Node {
             });
         }
         audit.decision = state.as_str().to_owned();
-        Self::put_coop(&mut effects, &rec)?;
+        Self::put_coop(&mut effects, rec)?;
         self.record(audit, effects).await?;
-        Ok(rec)
+        Ok(rec.clone())
     }
 
     /// Checks a signed disclosure: by a pinned key of the peer, bound to the

@@ -375,6 +375,9 @@ pub struct Node {
     serving: AtomicBool,
     health: HealthReporter,
     pub(crate) write_lock: tokio::sync::Mutex<()>,
+    /// Serialises changes to cooperation records (held across peer calls,
+    /// so never the write lock that imports need).
+    pub(crate) coop_lock: tokio::sync::Mutex<()>,
     usage: std::sync::Mutex<std::collections::HashMap<NodeId, Usage>>,
     pub(crate) federation: crate::federation::Clients,
 }
@@ -428,6 +431,7 @@ impl Node {
             serving: AtomicBool::new(true),
             health,
             write_lock: tokio::sync::Mutex::new(()),
+            coop_lock: tokio::sync::Mutex::new(()),
             usage: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }

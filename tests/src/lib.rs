@@ -392,18 +392,46 @@ impl Running {
         id: &str,
         meddle: impl FnOnce(&std::path::Path),
     ) -> anyhow::Result<()> {
+        let stopped = self.take_offline(id).await;
+        meddle(stopped.dir.path());
+        self.bring_back(stopped).await
+    }
+
+    /// Stops a node and keeps its directory and addresses: its peers see it
+    /// unreachable until [`Running::bring_back`].
+    pub async fn take_offline(&mut self, id: &str) -> Offline {
         let old = self.remove(id);
         let (peer_addr, admin_addr, token) = (old.peer_addr, old.admin_addr, old.token.clone());
-        let dir = old.close().await;
-        meddle(dir.path());
+        Offline {
+            id: id.to_owned(),
+            dir: old.close().await,
+            peer_addr,
+            admin_addr,
+            token,
+        }
+    }
+
+    /// Starts a node taken offline again, on the same addresses.
+    pub async fn bring_back(&mut self, n: Offline) -> anyhow::Result<()> {
         let listeners = Listeners {
-            peer: TcpListener::bind(peer_addr).await?,
-            admin: TcpListener::bind(admin_addr).await?,
+            peer: TcpListener::bind(n.peer_addr).await?,
+            admin: TcpListener::bind(n.admin_addr).await?,
         };
-        let node = run_node(id, dir, listeners, token, false, true).await?;
-        self.nodes.insert(id.to_owned(), node);
+        let node = run_node(&n.id, n.dir, listeners, n.token, false, true).await?;
+        self.nodes.insert(n.id, node);
         Ok(())
     }
+}
+
+/// A node of the harness that is stopped, with what it needs to start again.
+pub struct Offline {
+    /// Node id.
+    pub id: String,
+    /// Its directory.
+    pub dir: tempfile::TempDir,
+    peer_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    token: String,
 }
 
 /// Copies a directory tree (for backups of a closed node's `data/`).

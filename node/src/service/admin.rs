@@ -126,6 +126,7 @@ impl Admin {
             denial_reason: r.denial_reason.clone(),
             disclosure,
             case_reference: r.case_reference.clone(),
+            pending: r.pending.clone(),
         }
     }
 }

@@ -471,3 +471,47 @@ async fn restarts_of_either_node_mid_flow_lose_nothing() {
     assert!(!got.disclosure_b64.is_empty());
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn an_offline_peer_receives_queued_messages_exactly_once() {
+    let mut fed = pair(false, false).await;
+    let reference = hit(&fed, "MEX").await;
+    let gtm = fed.take_offline("GTM").await;
+    let mex = fed.get("MEX").node.clone();
+    let queued = mex
+        .file_cooperation("inv", &file(&reference, &["iccs_code"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (queued.state, queued.pending.as_str()),
+        (State::Queued, "request")
+    );
+    let id = queued.tracking_id.clone();
+    // A resend while the peer is still away only schedules the next attempt.
+    assert_eq!(mex.deliver_queued().await.unwrap(), 0);
+    // MEX restarts while the message waits: the queue is durable.
+    drop(mex);
+    fed.restart("MEX", |_| {}).await.unwrap();
+    fed.bring_back(gtm).await.unwrap();
+    let mex = fed.get("MEX").node.clone();
+    let delivered = eventually(std::time::Duration::from_secs(20), || {
+        let mex = mex.clone();
+        let id = id.clone();
+        async move { mex.cooperation("out", &id).map(|r| r.state) == Ok(State::Received) }
+    })
+    .await;
+    assert!(
+        delivered,
+        "{:?}",
+        mex.cooperation("out", &id).map(|r| r.state)
+    );
+    let gtm = &fed.get("GTM").node;
+    let inbox = gtm.cooperation_list("in").unwrap();
+    assert_eq!(inbox.len(), 1, "exactly once");
+    assert_eq!(inbox[0].tracking_id, id);
+    assert!(mex.cooperation("out", &id).unwrap().pending.is_empty());
+    // Delivering again changes nothing.
+    assert_eq!(mex.deliver_queued().await.unwrap(), 0);
+    assert_eq!(gtm.cooperation_list("in").unwrap().len(), 1);
+    fed.stop().await;
+}
