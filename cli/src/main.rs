@@ -54,6 +54,9 @@ enum Command {
     /// Pinned peers.
     #[command(subcommand)]
     Peer(PeerCmd),
+    /// Local Admin users and their roles.
+    #[command(subcommand)]
+    User(UserCmd),
     /// Information-sharing agreements: propose, sign, activate, revoke, list, show.
     #[command(subcommand)]
     Agreement(AgreementCmd),
@@ -165,6 +168,18 @@ enum AgreementCmd {
             default_value_t = 0
         )]
         version: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user to enlace.toml and print its token once (restart the node to apply).
+    Add {
+        /// User name (recorded in the audit log).
+        name: String,
+        /// operator, investigator, approver or auditor.
+        #[arg(long)]
+        role: String,
     },
 }
 
@@ -461,6 +476,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Generate(args) => generate::run(args),
+        Command::User(UserCmd::Add { name, role }) => {
+            let role = match role.as_str() {
+                "operator" => config::UserRole::Operator,
+                "investigator" => config::UserRole::Investigator,
+                "approver" => config::UserRole::Approver,
+                "auditor" => config::UserRole::Auditor,
+                other => {
+                    bail!("unknown role {other:?}: operator, investigator, approver or auditor")
+                }
+            };
+            let token = config::add_user(&home(&cli)?, name, role)?;
+            if cli.json {
+                println!("{}", serde_json::json!({"user": name, "token": token}));
+            } else {
+                println!("{token}");
+                eprintln!("user {name} added to enlace.toml; restart the node to apply. The token is shown only now: pass it with --token.");
+            }
+            Ok(())
+        }
         Command::Case(CaseCmd::Import {
             file,
             check: true,
@@ -636,6 +670,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 | Command::Node
                 | Command::Demo(_)
                 | Command::Generate(_)
+                | Command::User(_)
                 | Command::Audit(
                     AuditCmd::Verify { .. }
                     | AuditCmd::Report { .. }

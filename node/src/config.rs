@@ -391,6 +391,58 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
     Ok(config)
 }
 
+/// Adds an Admin user of `role` to `enlace.toml` (appended as a
+/// `[[users]]` table, so the operator's comments stay) and returns the
+/// bearer token `name:secret`, shown once and never stored (only its
+/// SHA-256 is). The file is validated whole before it is replaced; the
+/// running node reads users at start-up, so restart it to apply.
+pub fn add_user(home: &Home, name: &str, role: UserRole) -> Result<String, ConfigError> {
+    let path = home.config();
+    let invalid = |reason: String| ConfigError::Invalid {
+        path: path.display().to_string(),
+        reason,
+    };
+    let io = |source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(invalid(format!(
+            "user {name:?}: names are 1 to 64 letters, digits, '.', '_' or '-'"
+        )));
+    }
+    let text = fs::read_to_string(&path).map_err(io)?;
+    let config = parse_config(&text).map_err(invalid)?;
+    if config.users.iter().any(|u| u.name == name) {
+        return Err(invalid(format!("user {name:?} exists already")));
+    }
+    let secret = random_hex(24);
+    let role_name = match role {
+        UserRole::Operator => "operator",
+        UserRole::Investigator => "investigator",
+        UserRole::Approver => "approver",
+        UserRole::Auditor => "auditor",
+    };
+    let mut updated = text.clone();
+    if !updated.ends_with('\n') {
+        updated.push('\n');
+    }
+    updated.push_str(&format!(
+        "\n[[users]]\nname = \"{name}\"\nrole = \"{role_name}\"\ntoken_sha256 = \"{}\"\n",
+        token_hash(&secret)
+    ));
+    parse_config(&updated).map_err(invalid)?;
+    let tmp = path.with_extension("toml.new");
+    fs::write(&tmp, updated).map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)?;
+    Ok(format!("{name}:{secret}"))
+}
+
 /// Hex SHA-256 of a token.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

@@ -12,7 +12,6 @@
 //! | [`matching`] | person matching for Spanish and Portuguese names: normalisation, phonetic keys, blocking, scored bands (pure) |
 //! | [`envelope`] | DSSE v1 signing and strict verification of payload bytes (pure) |
 //! | [`policy`] | agreements, the field-level decision and the victim firewall (pure) |
-//! | [`stats`] | statistics tables: specification, counting, small-cell suppression, differential privacy, regional combination, indicators (pure) |
 //! | [`agreements`] | agreements held: propose, sign, activate, revoke; `Explain` |
 //! | [`audit`] | the Merkle transparency log of decisions, checkpoints, cosignatures kept |
 //! | [`witness`] | witnessing peers' logs (consistency, split view, cosigning) and serving ours |
@@ -63,7 +62,6 @@ pub mod node;
 pub mod policy;
 pub mod server;
 pub mod service;
-pub mod stats;
 pub mod store;
 pub mod tls;
 pub mod witness;

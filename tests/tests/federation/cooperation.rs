@@ -515,3 +515,89 @@ async fn an_offline_peer_receives_queued_messages_exactly_once() {
     assert_eq!(gtm.cooperation_list("in").unwrap().len(), 1);
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn each_role_may_do_exactly_its_step2_actions() {
+    let mut fed = pair(false, false).await;
+    let reference = hit(&fed, "MEX").await;
+    let id = fed
+        .get("MEX")
+        .node
+        .file_cooperation("inv", &file(&reference, &["iccs_code"]))
+        .await
+        .unwrap()
+        .tracking_id;
+    // Users are added to enlace.toml while the node is stopped.
+    let mut tokens = std::collections::BTreeMap::new();
+    fed.restart("GTM", |dir| {
+        let home = enlace_node::config::Home::new(dir);
+        for (name, role) in [
+            ("ana", enlace_node::config::UserRole::Approver),
+            ("ivan", enlace_node::config::UserRole::Investigator),
+            ("aud", enlace_node::config::UserRole::Auditor),
+        ] {
+            tokens.insert(
+                name,
+                enlace_node::config::add_user(&home, name, role).unwrap(),
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let addr = fed.get("GTM").admin_addr;
+    let client = |name: &str| admin_client(addr, Some(&tokens[name]));
+    let decide = pb::DecideCooperationRequest {
+        tracking_id: id.clone(),
+        approve: vec!["iccs_code".into()],
+        source_reliability: "A".into(),
+        information_credibility: "1".into(),
+        ..Default::default()
+    };
+    let denied = |r: Result<tonic::Response<pb::CooperationView>, tonic::Status>| {
+        assert_eq!(r.unwrap_err().code(), Code::PermissionDenied);
+    };
+    // Investigators and auditors may not decide; approvers may not file or import.
+    denied(
+        client("ivan")
+            .await
+            .unwrap()
+            .decide_cooperation(decide.clone())
+            .await,
+    );
+    denied(
+        client("aud")
+            .await
+            .unwrap()
+            .decide_cooperation(decide.clone())
+            .await,
+    );
+    let mut ana = client("ana").await.unwrap();
+    denied(ana.file_cooperation(file(&reference, &["iccs_code"])).await);
+    let s = ana
+        .import_cases(pb::ImportCasesRequest { case_json: vec![] })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied);
+    // An auditor reads the inbox without moving it into review.
+    let seen = client("aud")
+        .await
+        .unwrap()
+        .show_cooperation(pb::CooperationRef {
+            direction: "in".into(),
+            tracking_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.state, "received");
+    // The approver's decision is recorded under their name.
+    let view = ana.decide_cooperation(decide).await.unwrap().into_inner();
+    assert_eq!(view.state, "approved");
+    assert_eq!(view.approved_by, vec!["ana"]);
+    let last = fed.get("GTM").node.audit().tail(1).unwrap().remove(0);
+    assert_eq!(
+        (last.user.as_str(), last.action.as_str()),
+        ("ana", "cooperation_decide")
+    );
+    fed.stop().await;
+}
