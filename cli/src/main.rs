@@ -413,7 +413,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             enlace_node::init_tracing();
             enlace_node::serve_home(&home(&cli)?).await
         }
-        Command::Demo(args) => demo::run(args.clone(), cli.json).await,
+        Command::Demo(args) => {
+            // Node logs only on request: the demo's own output is the story.
+            if std::env::var_os("RUST_LOG").is_some() {
+                enlace_node::init_tracing();
+            }
+            demo::run(args.clone(), cli.json).await
+        }
         Command::Audit(AuditCmd::Verify {
             bundle,
             checkpoints,

@@ -510,6 +510,43 @@ fn the_demo_runs_end_to_end() {
     assert!(text.contains("PERMISSION_DENIED"), "{text}");
 }
 
+/// Planted values of the demo (cli/src/synth.rs `Planted`), as text and in
+/// the forms a store or index would hold them.
+const PLANTED: [&str; 10] = [
+    "Núñez",
+    "NUNEZ",
+    "Quiñónez",
+    "QUINONEZ",
+    "A 4471 0923",
+    "A44710923",
+    "+57 310 555 0142",
+    "573105550142",
+    "María José",
+    "MARIAJOSE",
+];
+
+#[test]
+fn the_demo_logs_no_personal_data_even_at_trace_level() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_enlace"))
+        .args(["demo", "--cases", "100"])
+        .env("RUST_LOG", "trace")
+        .env_remove("ENLACE_HOME")
+        .output()
+        .expect("run enlace");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    // The node did log (the subscriber is on), and none of it is personal data.
+    assert!(log.contains("enlace_node"), "no node log lines at all");
+    for planted in PLANTED {
+        assert!(!log.contains(planted), "the log holds {planted:?}");
+        let bytes: Vec<String> = planted.bytes().map(|b| b.to_string()).collect();
+        assert!(
+            !log.contains(&bytes.join(", ")),
+            "the log holds {planted:?} as bytes"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- issue 4: import, export, generate
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {

@@ -68,11 +68,33 @@ pub mod witness;
 
 pub use node::Node;
 
+/// Log directives that cap dependencies at `info` (see [`init_tracing`]).
+pub const QUIET_DEPENDENCIES: [&str; 9] = [
+    "sled=info",
+    "h2=info",
+    "hyper=info",
+    "hyper_util=info",
+    "tonic=info",
+    "tower=info",
+    "rustls=info",
+    "tokio_rustls=info",
+    "tonic_health=info",
+];
+
 /// Installs the tracing subscriber used by the binaries (`RUST_LOG` filters;
 /// default `info`). Log lines never carry case content or personal data.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Dependencies log keys, values and headers at debug and trace (sled
+    // prints index keys, which hold normalised identifiers; HTTP/2 prints
+    // headers, which hold Admin tokens): they stay at info whatever
+    // RUST_LOG asks, so no level puts personal data or secrets in the log.
+    for directive in QUIET_DEPENDENCIES {
+        if let Ok(d) = directive.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
