@@ -601,3 +601,62 @@ async fn each_role_may_do_exactly_its_step2_actions() {
     );
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn a_tampered_disclosure_is_refused_by_the_requester() {
+    let fed = pair(false, false).await;
+    let (mex, gtm) = (&fed.get("MEX").node, &fed.get("GTM").node);
+    let reference = hit(&fed, "MEX").await;
+    let id = mex
+        .file_cooperation("inv", &file(&reference, &["iccs_code"]))
+        .await
+        .unwrap()
+        .tracking_id;
+    gtm.decide_cooperation("approver-1", &id, &["iccs_code".into()], "", "A", "1")
+        .await
+        .unwrap();
+    // The responder's stored package is altered after signing (a faulty or
+    // hostile responder): one byte of the signed payload changes.
+    let key = [b"in\0".as_slice(), id.as_bytes()].concat();
+    let mut rec: serde_json::Value = serde_json::from_slice(
+        &gtm.store()
+            .get(enlace_node::store::Tree::Cooperation, &key)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut env = gtm
+        .cooperation("in", &id)
+        .unwrap()
+        .disclosure_envelope()
+        .unwrap();
+    let at = env.payload.iter().position(|b| *b == b'A').unwrap();
+    env.payload[at] = b'D';
+    // Standard base64, as the record keeps it (the DSSE JSON form encodes the payload so).
+    let b64 = |bytes: Vec<u8>| {
+        let carrier = pb::SignedEnvelope {
+            payload: bytes,
+            ..Default::default()
+        };
+        let json: serde_json::Value = serde_json::from_str(&envelope::to_json(&carrier)).unwrap();
+        json["payload"].clone()
+    };
+    rec["disclosure_b64"] = b64(env.encode_to_vec());
+    gtm.store()
+        .insert(
+            enlace_node::store::Tree::Cooperation,
+            &key,
+            rec.to_string().as_bytes(),
+        )
+        .unwrap();
+    let e = mex.fetch_cooperation("inv", &id).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid argument: the disclosure does not verify under the peer's pinned keys"
+    );
+    // Nothing was taken in.
+    let kept = mex.cooperation("out", &id).unwrap();
+    assert!(kept.disclosure_b64.is_empty());
+    assert_eq!(kept.state, State::Received);
+    fed.stop().await;
+}
