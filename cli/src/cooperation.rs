@@ -53,8 +53,8 @@ pub(crate) enum CooperationCmd {
     Show {
         /// Tracking id.
         id: String,
-        /// in (inbox) or out (outbox).
-        #[arg(long, default_value = "in")]
+        /// in (inbox) or out (outbox); default: whichever holds it.
+        #[arg(long, default_value = "")]
         direction: String,
     },
     /// Approve fields of an inbox request (approver).
@@ -133,14 +133,35 @@ pub(crate) async fn run(admin: &mut Admin, out: &Out, cmd: &CooperationCmd) -> a
                 .items;
             return list_out(out, &list);
         }
-        CooperationCmd::Show { id, direction } => admin
-            .show_cooperation(pb::CooperationRef {
-                direction: direction.clone(),
+        CooperationCmd::Show { id, direction } => {
+            let show = |direction: &str| pb::CooperationRef {
+                direction: direction.to_owned(),
                 tracking_id: id.clone(),
-            })
-            .await
-            .map_err(refused)?
-            .into_inner(),
+            };
+            if direction.is_empty() {
+                // The inbox first; a request this node filed is in the outbox.
+                match admin.show_cooperation(show("in")).await {
+                    Ok(v) => v.into_inner(),
+                    Err(s)
+                        if s.code() == tonic::Code::InvalidArgument
+                            || s.code() == tonic::Code::PermissionDenied =>
+                    {
+                        admin
+                            .show_cooperation(show("out"))
+                            .await
+                            .map_err(refused)?
+                            .into_inner()
+                    }
+                    Err(s) => return Err(refused(s)),
+                }
+            } else {
+                admin
+                    .show_cooperation(show(direction))
+                    .await
+                    .map_err(refused)?
+                    .into_inner()
+            }
+        }
         CooperationCmd::Approve {
             id,
             fields,
@@ -282,6 +303,21 @@ pub(crate) fn view_out(out: &Out, v: &pb::CooperationView) -> anyhow::Result<()>
         v.urgency,
         v.requested.join(", ")
     );
+    println!(
+        "  hits {}; requester's case {}; deadline {}",
+        v.hit_references.join(", "),
+        if v.case_reference.is_empty() {
+            "-"
+        } else {
+            &v.case_reference
+        },
+        time::OffsetDateTime::from_unix_timestamp(v.deadline_ms / 1000)
+            .map(|t| t.date().to_string())
+            .unwrap_or_default()
+    );
+    if !v.justification.is_empty() {
+        println!("  justification: {}", v.justification);
+    }
     if !v.denial_reason.is_empty() {
         println!("  denied: {}", v.denial_reason);
     }

@@ -60,6 +60,8 @@ struct DemoNode {
     home: Home,
     node: Arc<Node>,
     admin: Admin,
+    /// A user with the approver role.
+    approver: Admin,
     task: tokio::task::JoinHandle<Result<(), server::RunError>>,
 }
 
@@ -143,18 +145,22 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
             },
             now_ms(),
         )?;
+        // A second local user who decides cooperation requests (the operator may not).
+        let approver_token = config::add_user(&init.home, "approver", config::UserRole::Approver)?;
         let node = Node::open(&init.home)?;
         let mut rx = stop_rx.clone();
         let task = tokio::spawn(server::run(node.clone(), listeners, async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }));
         let admin = client::connect_addr(&admin_addr.to_string(), init.admin_token.clone()).await?;
+        let approver = client::connect_addr(&admin_addr.to_string(), approver_token).await?;
         println!("    {id}: federation port {peer_addr}, admin port {admin_addr}");
         nodes.push(DemoNode {
             id,
             home: init.home,
             node,
             admin,
+            approver,
             task,
         });
     }
@@ -392,7 +398,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
     );
     let gtm = by_id(&mut nodes, "GTM");
     let reviewed = nodes[gtm]
-        .admin
+        .approver
         .show_cooperation(pb::CooperationRef {
             direction: "in".into(),
             tracking_id: filed.tracking_id.clone(),
@@ -412,7 +418,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         },
     )?;
     let decided = nodes[gtm]
-        .admin
+        .approver
         .decide_cooperation(pb::DecideCooperationRequest {
             tracking_id: filed.tracking_id.clone(),
             approve: vec![

@@ -141,7 +141,7 @@ fn tempfile_dir() -> tempfile::TempDir {
 
 #[tokio::test]
 async fn peer_add_agreement_add_case_import_and_search_json() {
-    let fed = Federation::new()
+    let mut fed = Federation::new()
         .node("MEX")
         .node("GTM")
         .start()
@@ -426,29 +426,7 @@ async fn peer_add_agreement_add_case_import_and_search_json() {
         v["preview"][0]["withheld"][0]["reason"],
         "victim_firewall_no_consent"
     );
-    let v = json_of(
-        &enlace_async(with_home(args(
-            &gtm,
-            &[
-                "approve",
-                &id,
-                "--field",
-                "iccs_code",
-                "--field",
-                "persons[].surnames",
-                "--source",
-                "B",
-                "--information",
-                "2",
-            ],
-        )))
-        .await,
-    );
-    assert_eq!(v["state"], "partially_approved");
-    let v = json_of(&enlace_async(with_home(args(&mex, &["fetch", &id]))).await);
-    assert_eq!(v["state"], "delivered");
-    assert_eq!(v["disclosure"]["records"][0]["fields"][0]["value"], "02041");
-    // Approving again is refused with a clear message and a non-zero exit.
+    // Only a user with the approver role decides: the operator is refused.
     let out = enlace_async(with_home(args(
         &gtm,
         &[
@@ -462,6 +440,60 @@ async fn peer_add_agreement_add_case_import_and_search_json() {
             "2",
         ],
     )))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("approver role"), "{}", stderr(&out));
+    let out = enlace_async(vec![
+        "--home".into(),
+        gtm.clone(),
+        "user".into(),
+        "add".into(),
+        "ana".into(),
+        "--role".into(),
+        "approver".into(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("ana:"), "{token}");
+    fed.restart("GTM", |_| {}).await.unwrap();
+    let as_ana = |v: Vec<String>| [vec!["--token".to_owned(), token.clone()], v].concat();
+    let v = json_of(
+        &enlace_async(as_ana(with_home(args(
+            &gtm,
+            &[
+                "approve",
+                &id,
+                "--field",
+                "iccs_code",
+                "--field",
+                "persons[].surnames",
+                "--source",
+                "B",
+                "--information",
+                "2",
+            ],
+        ))))
+        .await,
+    );
+    assert_eq!(v["state"], "partially_approved");
+    let v = json_of(&enlace_async(with_home(args(&mex, &["fetch", &id]))).await);
+    assert_eq!(v["state"], "delivered");
+    assert_eq!(v["disclosure"]["records"][0]["fields"][0]["value"], "02041");
+    // Approving again is refused with a clear message and a non-zero exit.
+    let out = enlace_async(as_ana(with_home(args(
+        &gtm,
+        &[
+            "approve",
+            &id,
+            "--field",
+            "iccs_code",
+            "--source",
+            "B",
+            "--information",
+            "2",
+        ],
+    ))))
     .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("current state"), "{}", stderr(&out));

@@ -237,6 +237,11 @@ pub struct Target {
     pub case: String,
     /// Person index in the case.
     pub person: u32,
+    /// Who that person was when the request came in (role, names, date of
+    /// birth): a re-import that moved or changed the person withholds the
+    /// record rather than disclose someone else.
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 /// A cooperation request as either side keeps it.
@@ -416,6 +421,14 @@ fn check_request(r: &pb::CooperationRequest) -> Result<Filed, ServiceError> {
     Ok(Filed { urgency })
 }
 
+/// Who a person is, for [`Target::fingerprint`]: SHA-256 over role, names
+/// and date of birth, hex, first 16 bytes.
+fn fingerprint_of(p: &crate::model::Person) -> String {
+    use sha2::{Digest as _, Sha256};
+    let text = serde_json::json!([p.role, p.given_names, p.surnames, p.date_of_birth]).to_string();
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
 /// Requested entries expanded into field paths for a subject.
 fn expand(requested: &[String], role: Option<Role>) -> Vec<&'static str> {
     fields::FIELDS
@@ -429,6 +442,16 @@ fn expand(requested: &[String], role: Option<Role>) -> Vec<&'static str> {
 }
 
 impl Node {
+    fn person_fingerprint(&self, case: &str, person: u32) -> Result<String, ServiceError> {
+        Ok(self
+            .store()
+            .get(Tree::Cases, case.as_bytes())
+            .map_err(|e| self.fail(e))?
+            .and_then(|raw| serde_json::from_slice::<Case>(&raw).ok())
+            .and_then(|c| c.persons.get(person as usize).map(fingerprint_of))
+            .unwrap_or_default())
+    }
+
     fn load_coop(&self, direction: &str, id: &str) -> Result<Option<CoopRecord>, ServiceError> {
         let Some(raw) = self
             .store()
@@ -545,13 +568,8 @@ impl Node {
                 withheld.extend(r.withheld.iter().cloned());
             }
             pb::DecisionSummary {
-                agreement_id: rec.agreement_id.split('@').next().unwrap_or("").to_owned(),
-                agreement_version: rec
-                    .agreement_id
-                    .split('@')
-                    .nth(1)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
+                agreement_id: d.agreement_id.clone(),
+                agreement_version: d.agreement_version,
                 fields_released: released.into_iter().collect(),
                 fields_withheld: withheld,
             }
@@ -628,11 +646,23 @@ impl Node {
             Err(e) => return Err(self.refuse(&conn, record, e).await),
         };
         let header = admitted.header.clone();
-        // Idempotent by request id: a resent request gets the current status.
+        // Idempotent by request id: a resent request gets the current
+        // status (recorded like any answer); another peer may not reuse it.
         if let Some(existing) = self.load_coop("in", &header.request_id)? {
-            if existing.peer == conn.node.as_str() {
-                return self.coop_status(&existing, &header.request_id, &digest, None);
+            if existing.peer != conn.node.as_str() {
+                let e = ServiceError::InvalidArgument("request_id is already in use".into());
+                return Err(self.refuse(&conn, record, e).await);
             }
+            let mut audit = self.coop_record(&existing, "cooperation_request", "");
+            audit.request_digest = record.request_digest.clone();
+            audit.reason = "resent".into();
+            let receipt = self.record(audit, Batch::new()).await?;
+            return self.coop_status(
+                &existing,
+                &header.request_id,
+                &digest,
+                Some((receipt.index, receipt.leaf_hash)),
+            );
         }
         let request = admitted.message;
         match self.admit_cooperation(&conn, &header, &request, now, &mut record) {
@@ -738,10 +768,14 @@ impl Node {
                     "hit_reference_not_issued_to_requester".into(),
                 ));
             };
+            let case = t["case"].as_str().unwrap_or_default().to_owned();
+            let person = t["person"].as_u64().unwrap_or(0) as u32;
+            let fingerprint = self.person_fingerprint(&case, person)?;
             targets.push(Target {
                 reference: reference.clone(),
-                case: t["case"].as_str().unwrap_or_default().to_owned(),
-                person: t["person"].as_u64().unwrap_or(0) as u32,
+                case,
+                person,
+                fingerprint,
             });
         }
         let quota = self.charge(&conn.node, &held.terms.rate_limits, now)?;
@@ -756,7 +790,11 @@ impl Node {
         conn: Option<PeerConnection>,
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
-        self.peer_update(conn, env, GET_COOPERATION).await
+        let result = self.peer_update(conn, env, GET_COOPERATION).await;
+        if matches!(result, Err(ServiceError::Unavailable)) {
+            self.report_serving().await;
+        }
+        result
     }
 
     /// Answers a peer's `UpdateCooperation` (withdraw or close).
@@ -765,7 +803,11 @@ impl Node {
         conn: Option<PeerConnection>,
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
-        self.peer_update(conn, env, UPDATE_COOPERATION).await
+        let result = self.peer_update(conn, env, UPDATE_COOPERATION).await;
+        if matches!(result, Err(ServiceError::Unavailable)) {
+            self.report_serving().await;
+        }
+        result
     }
 
     async fn peer_update(
@@ -832,6 +874,27 @@ impl Node {
             return Err(self.refuse(&conn, record, e).await);
         };
         self.lapse(&mut rec).await?;
+        // Delivery is a disclosure: the agreement must still permit step 2
+        // (a revocation stops decided packages from leaving).
+        if action.is_empty() && matches!(rec.state, State::Approved | State::PartiallyApproved) {
+            let agreements = self.agreements();
+            let ctx = policy::RequestContext {
+                me: self.id(),
+                peer: &conn.node,
+                purpose: &rec.purpose,
+                agreement_id: rec.agreement_id.split('@').next().unwrap_or(""),
+                instrument: &rec.instrument,
+                step: Step::Two,
+                kinds: &[],
+                requested: &rec.requested,
+                approved: &BTreeSet::new(),
+                now_ms: now,
+            };
+            if let Err(d) = policy::authorize(&agreements, &ctx) {
+                let e = ServiceError::PermissionDenied(d.code().to_owned());
+                return Err(self.refuse(&conn, record, e).await);
+            }
+        }
         let next = match action.as_str() {
             "" if matches!(rec.state, State::Approved | State::PartiallyApproved) => {
                 Some(State::Delivered)
@@ -1013,6 +1076,7 @@ impl Node {
         let mut complete = true;
         let mut records = Vec::new();
         let mut handling = "restricted";
+        let mut applied = (String::new(), 0u32);
         for t in &rec.targets {
             let raw = self
                 .store()
@@ -1024,6 +1088,12 @@ impl Node {
             let doc = raw
                 .as_deref()
                 .and_then(|r| serde_json::from_slice::<serde_json::Value>(r).ok());
+            let same = case
+                .as_ref()
+                .and_then(|c| c.persons.get(t.person as usize))
+                .map(fingerprint_of)
+                .is_some_and(|f| f == t.fingerprint);
+            let case = case.filter(|_| same);
             let person = case.as_ref().and_then(|c| c.persons.get(t.person as usize));
             let subject = person.map(|p| Subject {
                 role: p.role,
@@ -1046,6 +1116,7 @@ impl Node {
                 ServiceError::FailedPrecondition("the agreement no longer permits step 2")
             })?;
             handling = held.terms.handling.as_str();
+            applied = (held.terms.id.clone(), held.terms.version);
             let decision = policy::disclose(&held.terms, &ctx, subject);
             let mut fields_out = Vec::new();
             let mut withheld: Vec<pb::WithheldField> = decision
@@ -1094,6 +1165,8 @@ impl Node {
                 records,
                 decided_at_ms: now,
                 approvals: rec.approvals.len() as u32,
+                agreement_id: applied.0,
+                agreement_version: applied.1,
             },
             complete,
         ))
@@ -1206,6 +1279,9 @@ impl Node {
             requested_deadline_ms: r.requested_deadline_ms,
         };
         let filed = check_request(&draft)?;
+        if r.requested_deadline_ms != 0 && r.requested_deadline_ms <= now {
+            return Err(bad("requested_deadline_ms is in the past"));
+        }
         let mut rec = CoopRecord {
             tracking_id,
             direction: "out".into(),

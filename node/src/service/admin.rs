@@ -147,7 +147,14 @@ impl admin_server::Admin for Admin {
         &self,
         request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let user = user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let user = user(
+            &request,
+            &[
+                UserRole::Investigator,
+                UserRole::Approver,
+                UserRole::Auditor,
+            ],
+        )?;
         let serving = self.node.is_serving();
         let (cases, persons) = if serving { self.node.counts()? } else { (0, 0) };
         Ok(Response::new(pb::StatusResponse {
@@ -253,7 +260,14 @@ impl admin_server::Admin for Admin {
         &self,
         request: Request<pb::ListAgreementsRequest>,
     ) -> Result<Response<pb::ListAgreementsResponse>, Status> {
-        user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        user(
+            &request,
+            &[
+                UserRole::Investigator,
+                UserRole::Approver,
+                UserRole::Auditor,
+            ],
+        )?;
         let now = now_ms();
         let agreements = self
             .node
@@ -268,7 +282,14 @@ impl admin_server::Admin for Admin {
         &self,
         request: Request<pb::ShowAgreementRequest>,
     ) -> Result<Response<pb::ShowAgreementResponse>, Status> {
-        user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        user(
+            &request,
+            &[
+                UserRole::Investigator,
+                UserRole::Approver,
+                UserRole::Auditor,
+            ],
+        )?;
         let r = request.into_inner();
         let (held, envelope_json) = self.node.show_agreement(&r.id, r.version)?;
         let revoked = held.revoked.clone().unwrap_or(crate::policy::Revocation {
@@ -290,7 +311,14 @@ impl admin_server::Admin for Admin {
         &self,
         request: Request<pb::AdminExplainRequest>,
     ) -> Result<Response<pb::AdminExplainResponse>, Status> {
-        let user = user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let user = user(
+            &request,
+            &[
+                UserRole::Investigator,
+                UserRole::Approver,
+                UserRole::Auditor,
+            ],
+        )?;
         let r = request.into_inner();
         let peer = NodeId::parse(&r.peer)
             .map_err(|e| ServiceError::InvalidArgument(format!("peer: {e}")))?;
@@ -414,6 +442,13 @@ impl admin_server::Admin for Admin {
         request: Request<pb::DecideCooperationRequest>,
     ) -> Result<Response<pb::CooperationView>, Status> {
         let user = user(&request, &[UserRole::Approver])?;
+        // A person with the approver role decides; the operator runs the node.
+        if user.role != UserRole::Approver {
+            return Err(ServiceError::PermissionDenied(
+                "only a user with the approver role decides cooperation requests".into(),
+            )
+            .into());
+        }
         let r = request.into_inner();
         let rec = self
             .node

@@ -633,15 +633,12 @@ async fn a_tampered_disclosure_is_refused_by_the_requester() {
     let at = env.payload.iter().position(|b| *b == b'A').unwrap();
     env.payload[at] = b'D';
     // Standard base64, as the record keeps it (the DSSE JSON form encodes the payload so).
-    let b64 = |bytes: Vec<u8>| {
-        let carrier = pb::SignedEnvelope {
-            payload: bytes,
-            ..Default::default()
-        };
-        let json: serde_json::Value = serde_json::from_str(&envelope::to_json(&carrier)).unwrap();
-        json["payload"].clone()
+    let carrier = pb::SignedEnvelope {
+        payload: env.encode_to_vec(),
+        ..Default::default()
     };
-    rec["disclosure_b64"] = b64(env.encode_to_vec());
+    let json: serde_json::Value = serde_json::from_str(&envelope::to_json(&carrier)).unwrap();
+    rec["disclosure_b64"] = json["payload"].clone();
     gtm.store()
         .insert(
             enlace_node::store::Tree::Cooperation,
