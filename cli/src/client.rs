@@ -75,6 +75,15 @@ pub(crate) async fn status(admin: &mut Admin) -> anyhow::Result<pb::StatusRespon
         .into_inner())
 }
 
+pub(crate) async fn rotate_data_key(admin: &mut Admin) -> anyhow::Result<u32> {
+    Ok(admin
+        .rotate_data_key(pb::RotateDataKeyRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner()
+        .version)
+}
+
 pub(crate) async fn add_peer(
     admin: &mut Admin,
     entry_json: &str,

@@ -16,7 +16,7 @@ use enlace_node::{
     identity::NodeId,
     node::now_ms,
     server::{self, Listeners},
-    Node,
+    stats as stats_engine, Node,
 };
 use enlace_proto::v1::{self as pb, PeerOutcome};
 use serde_json::{json, Value};
@@ -25,7 +25,7 @@ use tokio::{net::TcpListener, sync::watch};
 use crate::{
     audit,
     client::{self, Admin},
-    cooperation, output,
+    cooperation, output, stats,
     synth::{self, Planted},
 };
 
@@ -452,6 +452,52 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
 
     step(
         8,
+        "Regional statistics: GTM asks for victims by sex and age band (2024-2025); every country counts its own cases and releases only a protected table",
+    );
+    let spec = stats_engine::indicator("victims_by_sex_age_year")
+        .context("indicator")?
+        .spec(stats_engine::Period::years(2024, 2025).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let gtm = by_id(&mut nodes, "GTM");
+    let parts = nodes[gtm]
+        .admin
+        .statistics(pb::AdminStatisticsRequest {
+            spec_json: serde_json::to_string(&spec)?,
+            peers: vec![],
+            include_self: true,
+            mode: String::new(),
+            epsilon: 0.0,
+            delta: 0.0,
+            budget_period: String::new(),
+            deadline_ms: 20_000,
+        })
+        .await
+        .map_err(client::refused)?
+        .into_inner()
+        .parts;
+    let regional = stats::combine_parts(&parts)?;
+    let suppressed = regional
+        .rows()
+        .filter(|r| r.countries.iter().any(|p| p.count().is_none()))
+        .count();
+    println!(
+        "    {} countries answered; {} of {} rows hold a suppressed part (shown as x, never as zero)",
+        regional.countries().len(),
+        suppressed,
+        regional.rows().count()
+    );
+    let report = base.join("regional-statistics.html");
+    std::fs::write(
+        &report,
+        stats::html(
+            &regional,
+            &parts,
+            "Victims identified, by sex, age band and year (demo federation)",
+        ),
+    )?;
+    println!("    HTML report with charts: {}", report.display());
+
+    step(
+        9,
         "Witnessing: every node checks its peers' logs only grew, then cosigns their checkpoints",
     );
     let mut witness_alarms = Vec::new();
@@ -497,7 +543,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         }
     );
 
-    step(9,
+    step(10,
         "Verifying the signed receipts each requester stored, and proving online that each is in the responder's log",
     );
     let mut verified = 0;
@@ -530,7 +576,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
     }
 
     step(
-        10,
+        11,
         "Audit logs (no personal data): COL recorded the refused MEX query; GTM and MEX every step-2 transition",
     );
     let col = by_id(&mut nodes, "COL");
@@ -562,7 +608,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
     }
 
     step(
-        11,
+        12,
         "An auditor exports MEX's audit log as a bundle and verifies it offline",
     );
     let mex = by_id(&mut nodes, "MEX");
@@ -645,6 +691,10 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         ),
         ("MEX's audit bundle verifies offline", check.verified),
         (
+            "regional statistics from all three countries, with suppression markers",
+            regional.countries().len() == 3 && suppressed > 0,
+        ),
+        (
             "step-2 transitions recorded on both sides (GTM 4, MEX 2)",
             step2_leaves == 6,
         ),
@@ -672,7 +722,7 @@ pub(crate) async fn run(args: DemoArgs, json_out: bool) -> anyhow::Result<()> {
         println!("    witness alarms: {}", witness_alarms.join("; "));
     }
 
-    step(12, "Shutting down");
+    step(13, "Shutting down");
     let _ = stop_tx.send(true);
     for n in nodes {
         n.task.await.context("node task")??;

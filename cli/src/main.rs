@@ -13,6 +13,7 @@ mod import;
 mod output;
 mod records;
 mod report;
+mod stats;
 mod synth;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -66,9 +67,15 @@ enum Command {
     /// Case records.
     #[command(subcommand)]
     Case(CaseCmd),
+    /// The store's encryption at rest: rotate the data key.
+    #[command(subcommand)]
+    Data(DataCmd),
     /// Step-2 cooperation requests: request, list, show, approve, deny, withdraw, fetch.
     #[command(subcommand)]
     Cooperation(cooperation::CooperationCmd),
+    /// Federated statistics: protected, disaggregated tables combined across countries.
+    #[command(subcommand)]
+    Stats(stats::StatsCmd),
     /// Step-1 hit/no-hit search across every peer whose agreement permits it.
     Search(SearchArgs),
     /// The audit log.
@@ -249,6 +256,22 @@ enum CaseCmd {
         #[arg(long, value_enum)]
         format: Option<records::Format>,
     },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Seal with a new data key from now on, re-encrypt every stored value in
+    /// the background (searches go on), then retire the old key from
+    /// keys/data.key. Operator only; audited. `enlace status` shows progress.
+    RotateKey {
+        /// Wait until the re-encryption has finished and the old key is retired.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Rewrite the store into fresh files, dropping the stale copies sled keeps
+    /// of rewritten values (e.g. copies sealed under a retired key). Offline:
+    /// stop the node first.
+    Compact,
 }
 
 #[derive(Args)]
@@ -501,6 +524,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Data(DataCmd::Compact) => {
+            let data = home(&cli)?.data();
+            let done = enlace_node::store::compact(&data)
+                .with_context(|| format!("compacting {} (is the node stopped?)", data.display()))?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"entries": done.entries, "bytes_before": done.bytes_before, "bytes_after": done.bytes_after})
+                );
+            } else {
+                println!(
+                    "compacted {}: {} entries, {:.1} MB → {:.1} MB",
+                    data.display(),
+                    done.entries,
+                    done.bytes_before as f64 / 1e6,
+                    done.bytes_after as f64 / 1e6
+                );
+            }
+            Ok(())
+        }
         Command::Case(CaseCmd::Import {
             file,
             check: true,
@@ -643,6 +686,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 Command::Cooperation(c) => cooperation::run(&mut admin, &out, c).await,
+                Command::Stats(c) => stats::run(&mut admin, cli.json, c).await,
+                Command::Data(DataCmd::RotateKey { wait }) => {
+                    let version = client::rotate_data_key(&mut admin).await?;
+                    let mut status = client::status(&mut admin).await?;
+                    while *wait && status.data_key_rotating {
+                        if !status.serving {
+                            bail!("the node stopped serving during the re-encryption (storage failure, see its log); after a restart it resumes");
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        status = client::status(&mut admin).await?;
+                    }
+                    if cli.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"version": version, "rotating": status.data_key_rotating,
+                                               "resealed": status.data_values_resealed})
+                        );
+                    } else if status.data_key_rotating {
+                        println!("data key version {version} seals from now on; stored values are being re-encrypted in the background (enlace status shows progress)");
+                    } else {
+                        println!("data key version {version} seals every stored value; older keys retired from keys/data.key");
+                    }
+                    Ok(())
+                }
                 Command::Search(a) => {
                     let items = client::items(&a.document, &a.phone, &a.email, &a.name)?;
                     let r = client::search(
@@ -677,6 +744,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 | Command::Demo(_)
                 | Command::Generate(_)
                 | Command::User(_)
+                | Command::Data(DataCmd::Compact)
                 | Command::Audit(
                     AuditCmd::Verify { .. }
                     | AuditCmd::Report { .. }

@@ -68,6 +68,8 @@ pub(crate) fn status(out: &Out, s: &pb::StatusResponse) -> anyhow::Result<()> {
     let v = json!({
         "node_id": s.node_id, "serving": s.serving, "cases": s.cases, "persons": s.persons,
         "peers": s.peers, "agreements": s.agreements, "audit_records": s.audit_records, "user": s.user,
+        "data_key": {"version": s.data_key_version, "rotating": s.data_key_rotating,
+                     "resealed": s.data_values_resealed, "source": s.data_key_source},
     });
     if out.json {
         return print_json(&v);
@@ -84,6 +86,23 @@ pub(crate) fn status(out: &Out, s: &pb::StatusResponse) -> anyhow::Result<()> {
     println!(
         "  cases {}  persons {}  peers {}  agreements {}  audit records {}",
         s.cases, s.persons, s.peers, s.agreements, s.audit_records
+    );
+    println!(
+        "  data key version {} ({}){}",
+        s.data_key_version,
+        if s.data_key_source == "environment" {
+            "ENLACE_DATA_KEY"
+        } else {
+            "keys/data.key"
+        },
+        if s.data_key_rotating {
+            format!(
+                ", rotating: {} values re-encrypted so far",
+                s.data_values_resealed
+            )
+        } else {
+            String::new()
+        }
     );
     println!("  you are {}", s.user);
     Ok(())

@@ -968,3 +968,65 @@ async fn a_storage_failure_mid_import_leaves_only_whole_batches() {
     assert_eq!(cases.len() as u64, first.0);
     assert!(cases.iter().all(|(k, _)| k.starts_with(b"GTM-")));
 }
+
+#[tokio::test]
+async fn data_rotate_key_waits_and_compact_runs_offline() {
+    let fed = Federation::new().node("GTM").start().await.unwrap();
+    fed.import(
+        "GTM",
+        &[sample_case(
+            "GTM-2025-0001",
+            "GTM",
+            "A1234567",
+            "+502 5555 1234",
+        )],
+    )
+    .await
+    .unwrap();
+    let home = home_arg(fed.get("GTM").dir.path());
+    let out = enlace_async(
+        ["--home", &home, "--json", "data", "rotate-key", "--wait"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], 2);
+    assert_eq!(v["rotating"], false);
+    let out = enlace_async(["--home", &home, "status"].map(String::from).to_vec()).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("data key version 2 (keys/data.key)"),
+        "{text}"
+    );
+    // Compaction needs the node stopped (sled's lock says so).
+    let out = enlace_async(
+        ["--home", &home, "data", "compact"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is the node stopped?"),
+        "{}",
+        stderr(&out)
+    );
+    let mut fed = fed;
+    let dir = fed.remove("GTM").close().await;
+    let out = enlace_async(
+        ["--home", &home, "data", "compact"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("compacted"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    drop(dir);
+}

@@ -7,8 +7,12 @@
 //! <home>/keys/tls.crt, tls.key  self-signed TLS certificate and key (0600)
 //! <home>/keys/node.secret       HMAC key for hit references (0600)
 //! <home>/keys/admin.token       the first operator's Admin API token (0600)
-//! <home>/data/                  the sled store
+//! <home>/keys/data.key          data keys sealing the store, version:hex lines (0600)
+//! <home>/data/                  the sled store (sealed values, hashed index keys)
 //! ```
+//!
+//! `ENLACE_DATA_KEY` (64 hex characters), when set, is the data key instead
+//! of `keys/data.key` (docs/architecture.md, "Encryption at rest").
 
 use std::{
     fs,
@@ -21,7 +25,29 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{envelope, identity, identity::NodeId};
+use crate::{envelope, identity, identity::NodeId, sealing::KeyFile};
+
+/// The environment variable that provides the data key (64 hex characters)
+/// instead of `keys/data.key`; it wins when set.
+pub const DATA_KEY_ENV: &str = "ENLACE_DATA_KEY";
+
+/// Where a node's data keys come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// `keys/data.key` (rotatable).
+    File(PathBuf),
+    /// [`DATA_KEY_ENV`] (one key, version 1; not rotatable by the node).
+    Environment,
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(p) => write!(f, "{}", p.display()),
+            KeySource::Environment => f.write_str(DATA_KEY_ENV),
+        }
+    }
+}
 
 /// Name of the configuration file inside a node directory.
 pub const CONFIG_FILE: &str = "enlace.toml";
@@ -284,6 +310,10 @@ impl Home {
     pub fn admin_token(&self) -> PathBuf {
         self.root.join("keys/admin.token")
     }
+    /// The data keys that seal the store.
+    pub fn data_key(&self) -> PathBuf {
+        self.root.join("keys/data.key")
+    }
     /// The store directory.
     pub fn data(&self) -> PathBuf {
         self.root.join("data")
@@ -317,6 +347,73 @@ impl Home {
                 path: path.display().to_string(),
                 reason: "expected 64 hex characters".into(),
             })
+    }
+}
+
+impl Home {
+    /// The data keys: [`DATA_KEY_ENV`] when set, else `keys/data.key`
+    /// (refused when group or others may read it).
+    pub fn read_data_keys(&self) -> Result<(KeyFile, KeySource), ConfigError> {
+        self.read_data_keys_from(std::env::var(DATA_KEY_ENV).ok().as_deref())
+    }
+
+    /// [`Home::read_data_keys`] with the environment value given.
+    pub fn read_data_keys_from(
+        &self,
+        env: Option<&str>,
+    ) -> Result<(KeyFile, KeySource), ConfigError> {
+        if let Some(value) = env {
+            let file = KeyFile::from_hex(value).map_err(|reason| ConfigError::Invalid {
+                path: DATA_KEY_ENV.into(),
+                reason,
+            })?;
+            return Ok((file, KeySource::Environment));
+        }
+        let path = self.data_key();
+        let shown = path.display().to_string();
+        if !path.exists() {
+            return Err(ConfigError::Invalid {
+                path: shown,
+                reason: format!(
+                    "no data key: the store is encrypted at rest and this file (or {DATA_KEY_ENV}) \
+                     holds its key; restore it from where the node's keys are kept"
+                ),
+            });
+        }
+        identity::check_private(&path)?;
+        let text = fs::read_to_string(&path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let file = KeyFile::parse(&text).map_err(|reason| ConfigError::Invalid {
+            path: shown,
+            reason,
+        })?;
+        Ok((file, KeySource::File(path)))
+    }
+
+    /// Replaces `keys/data.key` with `file`, atomically and durably (a new
+    /// file with mode 0600, synced, renamed over the old one, directory synced).
+    pub fn write_data_keys(&self, file: &KeyFile) -> Result<(), ConfigError> {
+        let path = self.data_key();
+        let tmp = path.with_extension("key.new");
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |source| ConfigError::Io { path: p, source }
+        };
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&tmp)(e)),
+        }
+        identity::write_secret(&tmp, file.render().as_bytes())?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        if let Some(dir) = path.parent() {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(dir))?;
+        }
+        Ok(())
     }
 }
 
@@ -510,6 +607,7 @@ pub fn init(root: &Path, opts: &InitOptions, now_ms: i64) -> Result<Initialized,
     fs::write(home.tls_cert(), cert_pem).map_err(io(&home.tls_cert()))?;
     identity::write_secret(&home.tls_key(), key_pem.as_bytes())?;
     identity::write_secret(&home.node_secret(), random_hex(32).as_bytes())?;
+    identity::write_secret(&home.data_key(), KeyFile::generate().render().as_bytes())?;
     let token = random_hex(24);
     identity::write_secret(
         &home.admin_token(),
@@ -635,10 +733,14 @@ mod tests {
             done.home.signing_key(),
             done.home.tls_key(),
             done.home.node_secret(),
+            done.home.data_key(),
         ] {
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
             let err = match key == done.home.node_secret() {
                 true => done.home.read_node_secret().unwrap_err().to_string(),
+                false if key == done.home.data_key() => {
+                    done.home.read_data_keys_from(None).unwrap_err().to_string()
+                }
                 false if key == done.home.signing_key() => {
                     identity::read_signing_key(&key).unwrap_err().to_string()
                 }
@@ -649,6 +751,45 @@ mod tests {
             assert!(err.contains("chmod 600"), "{err}");
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
+    }
+
+    #[test]
+    fn data_keys_come_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            node_id: NodeId::parse("GTM").unwrap(),
+            peer_listen: "127.0.0.1:7100".into(),
+            admin_listen: "127.0.0.1:7101".into(),
+            endpoint: None,
+            contact: Contact::default(),
+        };
+        let done = init(dir.path(), &opts, 1).unwrap();
+        let home = &done.home;
+        let (file, source) = home.read_data_keys_from(None).unwrap();
+        assert_eq!(source, KeySource::File(home.data_key()));
+        assert_eq!(file.current(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(home.data_key()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Rotation rewrites the file in place, still private.
+        let rotated = file.rotated().unwrap();
+        home.write_data_keys(&rotated).unwrap();
+        assert_eq!(home.read_data_keys_from(None).unwrap().0, rotated);
+        // The environment wins.
+        let env = "42".repeat(32);
+        let (from_env, source) = home.read_data_keys_from(Some(&env)).unwrap();
+        assert_eq!(source, KeySource::Environment);
+        assert_eq!(from_env.keys, vec![(1, [0x42; 32])]);
+        let err = home.read_data_keys_from(Some("nope")).unwrap_err();
+        assert!(err.to_string().contains(DATA_KEY_ENV), "{err}");
+        // Without the file nor the variable: a clear refusal naming the file.
+        fs::remove_file(home.data_key()).unwrap();
+        let err = home.read_data_keys_from(None).unwrap_err().to_string();
+        assert!(err.contains("keys/data.key"), "{err}");
+        assert!(err.contains(DATA_KEY_ENV), "{err}");
     }
 
     #[test]

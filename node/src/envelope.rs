@@ -30,6 +30,10 @@ pub const UPDATE_COOPERATION: &str = "enlace.v1.UpdateCooperationRequest";
 pub const COOPERATION_STATUS: &str = "enlace.v1.CooperationStatus";
 /// Payload type of a signed disclosure package.
 pub const DISCLOSURE: &str = "enlace.v1.Disclosure";
+/// Payload type of a statistics request.
+pub const STATISTICS_REQUEST: &str = "enlace.v1.StatisticsRequest";
+/// Payload type of a statistics response.
+pub const STATISTICS_RESPONSE: &str = "enlace.v1.StatisticsResponse";
 /// Payload type of a directory entry.
 pub const DIRECTORY_ENTRY: &str = "enlace.v1.DirectoryEntry";
 

@@ -12,12 +12,15 @@
 //! | [`matching`] | person matching for Spanish and Portuguese names: normalisation, phonetic keys, blocking, scored bands (pure) |
 //! | [`envelope`] | DSSE v1 signing and strict verification of payload bytes (pure) |
 //! | [`policy`] | agreements, the field-level decision and the victim firewall (pure) |
+//! | [`statistics`] | `Exchange.Statistics`: counting, protecting and signing a table; the fan-out |
+//! | [`stats`] | statistics tables: specification, counting, small-cell suppression, differential privacy, regional combination, indicators (pure) |
 //! | [`agreements`] | agreements held: propose, sign, activate, revoke; `Explain` |
 //! | [`audit`] | the Merkle transparency log of decisions, checkpoints, cosignatures kept |
 //! | [`witness`] | witnessing peers' logs (consistency, split view, cosigning) and serving ours |
 //! | [`merkle`] | RFC 9162 Merkle tree: roots, inclusion and consistency proofs, the frontier (pure) |
 //! | [`checkpoint`] | C2SP signed-note checkpoints of the audit log and witness cosignatures (pure) |
 //! | [`store`] | the `Store` trait, its sled implementation, group commit, fault injection |
+//! | [`sealing`] | encryption at rest: sealed values (XChaCha20-Poly1305), versioned data keys, keyed index hashes (pure) |
 //! | [`identity`] | node ids, key files, signed directory entries, pinned peer registry |
 //! | [`tls`] | pinned mutual TLS: verifiers and the accept loop |
 //! | [`config`] | the node directory, `enlace.toml`, `init` |
@@ -60,8 +63,11 @@ pub mod merkle;
 pub mod model;
 pub mod node;
 pub mod policy;
+pub mod sealing;
 pub mod server;
 pub mod service;
+pub mod statistics;
+pub mod stats;
 pub mod store;
 pub mod tls;
 pub mod witness;

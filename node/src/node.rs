@@ -18,14 +18,15 @@ use tonic_health::{server::HealthReporter, ServingStatus};
 
 use crate::{
     audit::{self, AuditLog, Record},
-    config::{Config, ConfigError, Home},
+    config::{Config, ConfigError, Home, KeySource},
     envelope::{self, Signer, VerifyError, SEARCH_REQUEST, SEARCH_RESPONSE},
     error::ServiceError,
     identity::{self, NodeId, PeerRegistry, TlsIdentity},
     matching,
     model::{self, Case, IdentifierKind},
     policy::{self, Agreement, Decision, Held, QueryKind},
-    store::{self, Batch, GroupCommit, SledStore, Store, Tree},
+    sealing::{self, IndexKey, KeyFile},
+    store::{self, Batch, GroupCommit, SealedStore, SledStore, Store, Tree},
     tls::PeerConnection,
 };
 
@@ -65,6 +66,14 @@ pub enum OpenError {
     /// Stored peers or agreements no longer verify.
     #[error("stored state: {0}")]
     State(String),
+    /// The data keys do not open this data directory.
+    #[error("{from}: {reason}")]
+    DataKey {
+        /// Where the keys came from.
+        from: KeySource,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Options for [`Node::open_with`].
@@ -87,9 +96,10 @@ pub struct Query {
     pub item_id: String,
     /// Its kind.
     pub kind: QueryKind,
-    /// Index tree and key prefix (identifiers: the normalised key).
+    /// Index tree.
     pub tree: Tree,
-    /// Normalised key (identifiers), empty for names.
+    /// Normalised identifier (`kind ‖ value`), empty for names. Kept in
+    /// memory only: the index holds its keyed hash ([`sealing::IDENTIFIER`]).
     pub key: Vec<u8>,
     /// The person looked for (names).
     pub name: Option<matching::NameQuery>,
@@ -241,6 +251,42 @@ pub fn index_entry(key: &[u8], case_id: &str, person: u32) -> Vec<u8> {
     k
 }
 
+/// The identifier index key of a normalised identifier: its keyed hash.
+fn identifier_key(index: &IndexKey, normalised: &[u8]) -> [u8; sealing::INDEX_HASH_LEN] {
+    index.hash(sealing::IDENTIFIER, normalised)
+}
+
+/// Bytes of a stored blocking key: `'B' ‖ hash (16) ‖ 0 ‖ year (2)`.
+const BLOCK_KEY_LEN: usize = 1 + sealing::INDEX_HASH_LEN + 1 + 2;
+
+/// The stored form of a matcher blocking key or probe prefix
+/// (`'B' ‖ phonetic pair ‖ 0 ‖ rest`, see [`matching::blocking_keys`]):
+/// `'B' ‖ keyed hash of 'B' ‖ pair (16 bytes) ‖ 0 ‖ rest`, so a prefix probe
+/// `'B' ‖ h ‖ 0` still covers every year. `memo` holds the last part hashed
+/// (probes of one pair at several years are adjacent).
+fn stored_block_key(
+    index: &IndexKey,
+    key: &[u8],
+    memo: &mut Option<(Vec<u8>, [u8; sealing::INDEX_HASH_LEN])>,
+) -> Option<Vec<u8>> {
+    // Phonetic keys are upper-case letters: the first 0 ends the name part.
+    let zero = key.iter().position(|b| *b == 0)?;
+    let (part, rest) = key.split_at(zero);
+    let hash = match memo {
+        Some((p, h)) if p.as_slice() == part => *h,
+        _ => {
+            let h = index.hash(sealing::NAME_BLOCK, part);
+            *memo = Some((part.to_vec(), h));
+            h
+        }
+    };
+    let mut k = Vec::with_capacity(1 + hash.len() + rest.len() + 1);
+    k.push(b'B');
+    k.extend_from_slice(&hash);
+    k.extend_from_slice(rest);
+    Some(k)
+}
+
 fn parse_index_entry(prefix_len: usize, k: &[u8]) -> Option<(String, u32)> {
     let rest = k.get(prefix_len..)?;
     let (case, person) = rest.split_at(rest.len().checked_sub(5)?);
@@ -293,11 +339,12 @@ impl NameHint {
 }
 
 /// Blocking-index entries of every named person of a case (keys
-/// `blocking key ‖ 0 ‖ case id ‖ 0 ‖ person`, empty values), and the person
-/// hints (`case id ‖ 0 ‖ person` → matching fields) they point to.
-fn block_entries(case: &Case) -> (Vec<Vec<u8>>, crate::store::Entries) {
+/// `stored blocking key ‖ 0 ‖ case id ‖ 0 ‖ person`, empty values), and the
+/// person hints (`case id ‖ 0 ‖ person` → matching fields) they point to.
+fn block_entries(index: &IndexKey, case: &Case) -> (Vec<Vec<u8>>, crate::store::Entries) {
     let mut keys = Vec::new();
     let mut hints = Vec::new();
+    let mut memo = None;
     for (i, p) in case.persons.iter().enumerate() {
         if p.given_names.is_empty() && p.surnames.is_empty() {
             continue;
@@ -307,7 +354,9 @@ fn block_entries(case: &Case) -> (Vec<Vec<u8>>, crate::store::Entries) {
             continue;
         };
         for key in matching::blocking_keys(&hint.candidate()) {
-            keys.push(index_entry(&key, &case.id, i as u32));
+            if let Some(stored) = stored_block_key(index, &key, &mut memo) {
+                keys.push(index_entry(&stored, &case.id, i as u32));
+            }
         }
         hints.push((person_key(&case.id, i as u32), value));
     }
@@ -322,11 +371,14 @@ fn person_key(case_id: &str, person: u32) -> Vec<u8> {
     k
 }
 
-/// Parses a blocking-index entry key. Blocking keys are
-/// `'B' ‖ phonetic pair ‖ 0 ‖ year (2 bytes)` and phonetic keys hold no 0 byte.
+/// Parses a blocking-index entry key: a stored blocking key has a fixed
+/// length ([`BLOCK_KEY_LEN`]; its hash may hold 0 bytes), then 0, the case id,
+/// 0 and the person.
 fn parse_block_entry(k: &[u8]) -> Option<(String, u32)> {
-    let zero = k.iter().position(|b| *b == 0)?;
-    parse_index_entry(zero + 3 + 1, k)
+    if k.first() != Some(&b'B') || k.get(BLOCK_KEY_LEN) != Some(&0) {
+        return None;
+    }
+    parse_index_entry(BLOCK_KEY_LEN + 1, k)
 }
 
 /// A checked inbound search, ready to answer.
@@ -361,6 +413,34 @@ struct Usage {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Values resealed per step of a data key rotation (one blocking task each).
+const RESEAL_BATCH: usize = 512;
+
+/// The data keys and the state of a rotation.
+struct Rekeying {
+    /// The keys held, as in the key file.
+    file: KeyFile,
+    /// A re-encryption task is running.
+    running: bool,
+    /// Values resealed by the current (or last) rotation.
+    resealed: u64,
+    /// The running task, aborted at shutdown.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The data keys as `Status` shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataKeyStatus {
+    /// The version that seals.
+    pub version: u8,
+    /// More than one version held: values are being re-encrypted.
+    pub rotating: bool,
+    /// Values resealed by the current (or last) rotation since start.
+    pub resealed: u64,
+    /// Where the keys come from.
+    pub source: KeySource,
+}
+
 /// An Enlace node.
 pub struct Node {
     config: Config,
@@ -368,6 +448,11 @@ pub struct Node {
     tls: TlsIdentity,
     node_secret: [u8; 32],
     store: Arc<dyn Store>,
+    /// The same store, for its keys (index hashes, rotation).
+    sealed: Arc<SealedStore>,
+    home: Home,
+    key_source: KeySource,
+    rekeying: std::sync::Mutex<Rekeying>,
     commit: GroupCommit,
     audit: AuditLog,
     peers: PeerRegistry,
@@ -393,11 +478,19 @@ impl std::fmt::Debug for Node {
 impl Node {
     /// Opens the node in `home` with its sled store.
     pub fn open(home: &Home) -> Result<Arc<Node>, OpenError> {
+        if !home.data().exists() && home.data().with_extension("compact").exists() {
+            return Err(OpenError::State(format!(
+                "{}: missing, an interrupted compaction left {}: run `enlace data compact` again to finish it",
+                home.data().display(),
+                home.data().with_extension("compact").display()
+            )));
+        }
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&home.data())?);
         Self::open_with(home, store, OpenOptions::default())
     }
 
-    /// Opens the node in `home` over the given store.
+    /// Opens the node in `home` over the given store, which it wraps in a
+    /// [`SealedStore`] with the data keys (`keys/data.key` or `ENLACE_DATA_KEY`).
     pub fn open_with(
         home: &Home,
         store: Arc<dyn Store>,
@@ -407,6 +500,15 @@ impl Node {
         let signer = Signer::new(identity::read_signing_key(&home.signing_key())?);
         let tls = identity::read_tls(&home.tls_cert(), &home.tls_key())?;
         let node_secret = home.read_node_secret()?;
+        let (keys, key_source) = home.read_data_keys()?;
+        let sealed = Arc::new(SealedStore::open(store, &keys).map_err(|e| match e {
+            store::Error::WrongKey(reason) => OpenError::DataKey {
+                from: key_source.clone(),
+                reason,
+            },
+            other => OpenError::Store(other),
+        })?);
+        let store: Arc<dyn Store> = sealed.clone();
         let peers = PeerRegistry::new();
         for (_, v) in store.scan_prefix(Tree::Peers, b"", usize::MAX)? {
             let env = SignedEnvelope::decode(v.as_slice())
@@ -425,6 +527,15 @@ impl Node {
             tls,
             node_secret,
             store,
+            sealed,
+            home: home.clone(),
+            key_source,
+            rekeying: std::sync::Mutex::new(Rekeying {
+                file: keys,
+                running: false,
+                resealed: 0,
+                task: None,
+            }),
             audit,
             peers,
             agreements: RwLock::new(agreements),
@@ -951,7 +1062,7 @@ impl Node {
         if let Some(name) = &q.name {
             return self.lookup_name(name, requester, now, decision, effects);
         }
-        let mut prefix = q.key.clone();
+        let mut prefix = identifier_key(self.sealed.index(), &q.key).to_vec();
         prefix.push(0);
         let entries = self
             .store
@@ -1059,13 +1170,18 @@ impl Node {
         let mut scored: Vec<(f64, String, u32)> = Vec::new();
         let mut seen = BTreeSet::new();
         let mut budget = MAX_NAME_CANDIDATES;
+        let mut memo = None;
         for probe in matching::probes(name) {
+            let index = self.sealed.index();
             let prefix = match probe {
-                matching::Probe::Key(mut k) => {
+                matching::Probe::Key(k) => stored_block_key(index, &k, &mut memo).map(|mut k| {
                     k.push(0);
                     k
-                }
-                matching::Probe::Prefix(p) => p,
+                }),
+                matching::Probe::Prefix(p) => stored_block_key(index, &p, &mut memo),
+            };
+            let Some(prefix) = prefix else {
+                continue;
             };
             let entries = self
                 .store
@@ -1238,18 +1354,22 @@ impl Node {
         let mut stale = Batch::new();
         let mut effects = Batch::new();
         let mut persons = 0u64;
+        let index = self.sealed.index();
         for case in &cases {
             let ids = case.identifier_keys();
             let mut fresh: BTreeMap<(Tree, Vec<u8>), Vec<u8>> = ids
                 .iter()
                 .map(|(p, k)| {
                     (
-                        (Tree::Identifiers, index_entry(k, &case.id, *p)),
+                        (
+                            Tree::Identifiers,
+                            index_entry(&identifier_key(index, k), &case.id, *p),
+                        ),
                         Vec::new(),
                     )
                 })
                 .collect();
-            let (blocks, person_hints) = block_entries(case);
+            let (blocks, person_hints) = block_entries(index, case);
             for key in blocks {
                 fresh.insert((Tree::Blocks, key), Vec::new());
             }
@@ -1267,9 +1387,14 @@ impl Node {
                     let ids = old.identifier_keys();
                     let old_entries = ids
                         .iter()
-                        .map(|(p, k)| (Tree::Identifiers, index_entry(k, &old.id, *p)))
+                        .map(|(p, k)| {
+                            (
+                                Tree::Identifiers,
+                                index_entry(&identifier_key(index, k), &old.id, *p),
+                            )
+                        })
                         .chain({
-                            let (blocks, person_hints) = block_entries(&old);
+                            let (blocks, person_hints) = block_entries(index, &old);
                             blocks.into_iter().map(|k| (Tree::Blocks, k)).chain(
                                 person_hints
                                     .into_iter()
@@ -1391,6 +1516,196 @@ impl Node {
         self.store.apply(batch).map_err(|e| self.fail(e))?;
         Ok(n)
     }
+
+    fn rekeying(&self) -> std::sync::MutexGuard<'_, Rekeying> {
+        self.rekeying.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The data keys: version, whether a rotation is under way, progress.
+    pub fn data_key_status(&self) -> DataKeyStatus {
+        let r = self.rekeying();
+        DataKeyStatus {
+            version: r.file.current(),
+            rotating: r.file.keys.len() > 1,
+            resealed: r.resealed,
+            source: self.key_source.clone(),
+        }
+    }
+
+    /// Starts a data key rotation (Admin, operator): a new data key (the
+    /// next version) is written to `keys/data.key` next to the old one and seals every
+    /// write from now on; a background task seals every stored value again
+    /// under it, then retires the old key ([`Node::resume_rotation`]).
+    /// Reads keep working throughout: each value names its key version.
+    /// Returns the new version once the change and its audit leaf are durable.
+    pub async fn rotate_data_key(self: &Arc<Self>, user: &str) -> Result<u8, ServiceError> {
+        self.ensure_serving()?;
+        if self.key_source == KeySource::Environment {
+            return Err(ServiceError::FailedPrecondition(
+                "the data key comes from ENLACE_DATA_KEY: the node cannot rotate it",
+            ));
+        }
+        let rotated = {
+            let mut r = self.rekeying();
+            if r.running || r.file.keys.len() > 1 {
+                return Err(ServiceError::FailedPrecondition(
+                    "a data key rotation is still running",
+                ));
+            }
+            let rotated = r.file.rotated().ok_or(ServiceError::FailedPrecondition(
+                "data key version 255 reached",
+            ))?;
+            r.running = true;
+            rotated
+        };
+        // The new key is durable in the key file before anything is sealed under it.
+        let node = self.clone();
+        let file = rotated.clone();
+        let switched = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            node.home
+                .write_data_keys(&file)
+                .map_err(|e| e.to_string())?;
+            node.sealed.set_keys(&file).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        {
+            let mut r = self.rekeying();
+            match &switched {
+                Ok(()) => {
+                    r.file = rotated.clone();
+                    r.resealed = 0;
+                }
+                Err(_) => r.running = false,
+            }
+        }
+        if let Err(e) = switched {
+            tracing::error!(error = %e, "data key rotation: writing the new key");
+            return Err(ServiceError::Internal);
+        }
+        let version = rotated.current();
+        tracing::info!(version, "data key rotation started");
+        self.record(self.local_record(user, "rotate_data_key", ""), Batch::new())
+            .await?;
+        self.spawn_reseal(user);
+        Ok(version)
+    }
+
+    /// Resumes a rotation a stop interrupted (more than one data key in the
+    /// key file). Run at start by the server.
+    pub fn resume_rotation(self: &Arc<Self>) {
+        let pending = {
+            let mut r = self.rekeying();
+            let pending = r.file.keys.len() > 1 && !r.running;
+            if pending {
+                r.running = true;
+            }
+            pending
+        };
+        if pending {
+            tracing::info!(
+                version = self.data_key_status().version,
+                "data key rotation resumed"
+            );
+            self.spawn_reseal("");
+        }
+    }
+
+    /// Stops a running re-encryption (at shutdown); it resumes at the next start.
+    pub fn stop_rotation(&self) {
+        if let Some(task) = self.rekeying().task.take() {
+            task.abort();
+        }
+    }
+
+    fn spawn_reseal(self: &Arc<Self>, user: &str) {
+        let node = self.clone();
+        let user = user.to_owned();
+        let task = tokio::spawn(async move {
+            match node.reseal_all(&user).await {
+                Ok(n) => tracing::info!(
+                    resealed = n,
+                    version = node.data_key_status().version,
+                    "data key rotation finished; older keys retired"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "data key rotation stopped; it resumes at the next start"
+                ),
+            }
+            let mut r = node.rekeying();
+            r.running = false;
+            r.task = None;
+        });
+        self.rekeying().task = Some(task);
+    }
+
+    /// Seals every value of the sealed trees again under the newest key, in
+    /// batches, pass after pass until a pass finds nothing left; then makes
+    /// it durable, retires the older keys from the key file and from memory,
+    /// and records the retirement.
+    async fn reseal_all(self: &Arc<Self>, user: &str) -> Result<u64, ServiceError> {
+        let trees: Vec<Tree> = Tree::ALL
+            .into_iter()
+            .filter(|t| t.is_sealed())
+            .chain([Tree::Meta])
+            .collect();
+        let mut total = 0u64;
+        loop {
+            let mut pass = 0u64;
+            for tree in &trees {
+                let mut start = Vec::new();
+                loop {
+                    self.ensure_serving()?;
+                    let node = self.clone();
+                    let (tree, from) = (*tree, start.clone());
+                    let step = tokio::task::spawn_blocking(move || {
+                        node.sealed.reseal(tree, &from, RESEAL_BATCH)
+                    })
+                    .await
+                    .map_err(|_| ServiceError::Internal)?
+                    .map_err(|e| self.fail(e))?;
+                    pass += step.resealed as u64;
+                    self.rekeying().resealed += step.resealed as u64;
+                    match step.next {
+                        Some(next) => start = next,
+                        None => break,
+                    }
+                }
+            }
+            total += pass;
+            if pass == 0 {
+                break;
+            }
+        }
+        // Every value is sealed under the newest key: make that durable
+        // before the key that opened the old copies is gone.
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || node.store.flush())
+            .await
+            .map_err(|_| ServiceError::Internal)?
+            .map_err(|e| self.fail(e))?;
+        let retired = self.rekeying().file.retired();
+        let node = self.clone();
+        let file = retired.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            node.home
+                .write_data_keys(&file)
+                .map_err(|e| e.to_string())?;
+            node.sealed.set_keys(&file).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+        .map_err(|e| {
+            tracing::error!(error = %e, "data key rotation: retiring the old key");
+            ServiceError::Internal
+        })?;
+        self.rekeying().file = retired;
+        let user = if user.is_empty() { "node" } else { user };
+        self.record(self.local_record(user, "retire_data_key", ""), Batch::new())
+            .await?;
+        Ok(total)
+    }
 }
 
 #[cfg(test)]
@@ -1418,6 +1733,48 @@ mod tests {
         #[test]
         fn index_entry_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64), cut in 0usize..70) {
             let _ = parse_index_entry(cut, &bytes);
+        }
+    }
+
+    #[test]
+    fn stored_blocking_keys_hide_the_phonetic_pair_and_keep_prefixes() {
+        let index = IndexKey::new(&[3; 32]);
+        let key = b"BAN/PN\x00\x07\xc6".to_vec();
+        let mut memo = None;
+        let stored = stored_block_key(&index, &key, &mut memo).unwrap();
+        assert_eq!(stored.len(), BLOCK_KEY_LEN);
+        assert_eq!(stored[0], b'B');
+        assert_eq!(&stored[17..], b"\x00\x07\xc6");
+        assert!(!stored.windows(2).any(|w| w == b"AN" || w == b"PN"));
+        // The prefix probe of the same pair (no date) covers every year.
+        let prefix = stored_block_key(&index, b"BAN/PN\x00", &mut None).unwrap();
+        assert!(stored.starts_with(&prefix));
+        assert_eq!(prefix.len(), 1 + sealing::INDEX_HASH_LEN + 1);
+        let other_year = stored_block_key(&index, b"BAN/PN\x00\xff\xff", &mut memo).unwrap();
+        assert!(other_year.starts_with(&prefix));
+        // Another index key, another hash.
+        let other = stored_block_key(&IndexKey::new(&[4; 32]), &key, &mut None).unwrap();
+        assert_ne!(stored, other);
+        // Entries parse by length, whatever bytes the hash holds.
+        let entry = index_entry(&stored, "case-7", 3);
+        assert_eq!(parse_block_entry(&entry), Some(("case-7".into(), 3)));
+        let mut zeros = vec![b'B'];
+        zeros.extend_from_slice(&[0; 16]);
+        zeros.extend_from_slice(b"\x00\x07\xc6");
+        assert_eq!(
+            parse_block_entry(&index_entry(&zeros, "c", 1)),
+            Some(("c".into(), 1))
+        );
+        assert_eq!(
+            parse_block_entry(b"BAN/PN\x00\x07\xc6\x00c\x00\x00\x00\x00\x01"),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn block_entry_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = parse_block_entry(&bytes);
         }
     }
 

@@ -180,11 +180,15 @@ pub async fn run(
     // Step-2 messages queued for unreachable peers, resent with backoff.
     let outbox = tokio::spawn(node.clone().deliver_forever(Duration::from_secs(1)));
 
+    // A data key rotation a stop interrupted goes on re-encrypting.
+    node.resume_rotation();
+
     tracing::info!(node = %node.id(), "serving");
     let result = tokio::try_join!(peer_server, admin_server);
     accept_task.abort();
     pruner.abort();
     outbox.abort();
+    node.stop_rotation();
     if let Some(w) = witness {
         w.abort();
     }

@@ -249,6 +249,44 @@ impl Decision {
 /// highest version left governs. Its purpose, step, instrument and query
 /// kinds are then checked, in that order.
 pub fn authorize<'a>(agreements: &'a [Held], ctx: &RequestContext<'_>) -> Result<&'a Held, Denial> {
+    let held = governing(agreements, ctx)?;
+    // Statistics leave a node only as protected aggregates, never in step 1 or 2.
+    let terms = match held.terms.terms(ctx.purpose) {
+        Some(t) if ctx.purpose != "statistics" => t,
+        _ => return Err(Denial::Purpose),
+    };
+    if terms.release(ctx.step).is_none() {
+        return Err(Denial::Step);
+    }
+    if !held.terms.covers_instrument(ctx.instrument) {
+        return Err(Denial::Instrument);
+    }
+    if let Some(k) = ctx.kinds.iter().find(|k| !terms.query_kinds.contains(k)) {
+        return Err(Denial::QueryKind(k.as_str()));
+    }
+    Ok(held)
+}
+
+/// Finds the agreement that governs a statistics request: the version is
+/// chosen as by [`authorize`], then the purpose must be `statistics` and the
+/// instrument covered. Only protected aggregates are answered under it.
+pub fn authorize_statistics<'a>(
+    agreements: &'a [Held],
+    ctx: &RequestContext<'_>,
+) -> Result<&'a Held, Denial> {
+    let held = governing(agreements, ctx)?;
+    if ctx.purpose != "statistics" || held.terms.terms("statistics").is_none() {
+        return Err(Denial::Purpose);
+    }
+    if !held.terms.covers_instrument(ctx.instrument) {
+        return Err(Denial::Instrument);
+    }
+    Ok(held)
+}
+
+/// The version that governs a request: the cited id with this peer, signed
+/// by both, not revoked, in force, highest version.
+fn governing<'a>(agreements: &'a [Held], ctx: &RequestContext<'_>) -> Result<&'a Held, Denial> {
     let cited: Vec<&Held> = agreements
         .iter()
         .filter(|h| h.terms.id == ctx.agreement_id && h.terms.peer_of(ctx.me) == Some(ctx.peer))
@@ -284,20 +322,6 @@ pub fn authorize<'a>(agreements: &'a [Held], ctx: &RequestContext<'_>) -> Result
             },
         );
     };
-    // Statistics leave a node only as protected aggregates, never in step 1 or 2.
-    let terms = match held.terms.terms(ctx.purpose) {
-        Some(t) if ctx.purpose != "statistics" => t,
-        _ => return Err(Denial::Purpose),
-    };
-    if terms.release(ctx.step).is_none() {
-        return Err(Denial::Step);
-    }
-    if !held.terms.covers_instrument(ctx.instrument) {
-        return Err(Denial::Instrument);
-    }
-    if let Some(k) = ctx.kinds.iter().find(|k| !terms.query_kinds.contains(k)) {
-        return Err(Denial::QueryKind(k.as_str()));
-    }
     Ok(held)
 }
 

@@ -700,3 +700,41 @@ fn agreement_known_answer_vectors() {
     assert!(held.fully_signed());
     assert_eq!(held.terms, terms);
 }
+
+#[test]
+fn statistics_are_authorized_only_for_the_statistics_purpose() {
+    let c = Ctx::new();
+    let all = vec![held(agreement())];
+    let stats = RequestContext {
+        purpose: "statistics",
+        ..c.get()
+    };
+    assert_eq!(authorize_statistics(&all, &stats).unwrap().terms.version, 1);
+    // Never through the step-1/2 door, and never for another purpose.
+    assert_eq!(authorize(&all, &stats).unwrap_err(), Denial::Purpose);
+    assert_eq!(
+        authorize_statistics(&all, &c.get()).unwrap_err(),
+        Denial::Purpose
+    );
+    assert_eq!(
+        authorize_statistics(
+            &all,
+            &RequestContext {
+                instrument: "x",
+                ..stats.clone()
+            }
+        )
+        .unwrap_err(),
+        Denial::Instrument
+    );
+    let mut revoked = held(agreement());
+    revoked.revoked = Some(Revocation {
+        at_ms: 1,
+        by: "op".into(),
+        reason: "r".into(),
+    });
+    assert_eq!(
+        authorize_statistics(&[revoked], &stats).unwrap_err(),
+        Denial::Revoked
+    );
+}

@@ -157,6 +157,7 @@ impl admin_server::Admin for Admin {
         )?;
         let serving = self.node.is_serving();
         let (cases, persons) = if serving { self.node.counts()? } else { (0, 0) };
+        let keys = self.node.data_key_status();
         Ok(Response::new(pb::StatusResponse {
             node_id: self.node.id().to_string(),
             serving,
@@ -166,6 +167,13 @@ impl admin_server::Admin for Admin {
             agreements: self.node.agreements().len() as u64,
             audit_records: self.node.audit().len(),
             user: user.name,
+            data_key_version: u32::from(keys.version),
+            data_key_rotating: keys.rotating,
+            data_values_resealed: keys.resealed,
+            data_key_source: match keys.source {
+                crate::config::KeySource::File(_) => "file".into(),
+                crate::config::KeySource::Environment => "environment".into(),
+            },
         }))
     }
 
@@ -488,6 +496,18 @@ impl admin_server::Admin for Admin {
         Ok(Response::new(self.view(&rec, false)))
     }
 
+    async fn statistics(
+        &self,
+        request: Request<pb::AdminStatisticsRequest>,
+    ) -> Result<Response<pb::AdminStatisticsResponse>, Status> {
+        let user = user(&request, &[UserRole::Investigator, UserRole::Auditor])?;
+        let parts = self
+            .node
+            .outbound_statistics(&user.name, request.get_ref())
+            .await?;
+        Ok(Response::new(pb::AdminStatisticsResponse { parts }))
+    }
+
     async fn import_cases(
         &self,
         request: Request<pb::ImportCasesRequest>,
@@ -498,6 +518,17 @@ impl admin_server::Admin for Admin {
             .import_cases(&user.name, &request.into_inner().case_json)
             .await?;
         Ok(Response::new(pb::ImportCasesResponse { cases, persons }))
+    }
+
+    async fn rotate_data_key(
+        &self,
+        request: Request<pb::RotateDataKeyRequest>,
+    ) -> Result<Response<pb::RotateDataKeyResponse>, Status> {
+        let user = user(&request, &[])?;
+        let version = self.node.rotate_data_key(&user.name).await?;
+        Ok(Response::new(pb::RotateDataKeyResponse {
+            version: u32::from(version),
+        }))
     }
 
     async fn export_cases(

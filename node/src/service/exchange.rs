@@ -74,6 +74,15 @@ impl exchange_server::Exchange for Exchange {
         ))
     }
 
+    async fn statistics(
+        &self,
+        request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        let conn = request.extensions().get::<PeerConnection>().cloned();
+        let envelope = request.into_inner();
+        Ok(Response::new(self.node.statistics(conn, envelope).await?))
+    }
+
     async fn node_info(
         &self,
         _request: Request<NodeInfoRequest>,

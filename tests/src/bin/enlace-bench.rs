@@ -507,6 +507,13 @@ impl Exchange for Bare {
         Err(Status::unimplemented("benchmark server"))
     }
 
+    async fn statistics(
+        &self,
+        _request: Request<SignedEnvelope>,
+    ) -> Result<Response<SignedEnvelope>, Status> {
+        Err(Status::unimplemented("benchmark server"))
+    }
+
     async fn node_info(
         &self,
         _request: Request<NodeInfoRequest>,

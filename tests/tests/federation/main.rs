@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail the test by panicking
 
 mod agreements;
+mod at_rest;
 mod audit;
 mod cooperation;
 mod fanout;
@@ -11,4 +12,5 @@ mod hostile;
 mod peers;
 mod rejections;
 mod search;
+mod statistics;
 mod transparency;
