@@ -14,3 +14,4 @@ mod rejections;
 mod search;
 mod statistics;
 mod transparency;
+mod transport;
