@@ -9,7 +9,6 @@
 use std::collections::BTreeSet;
 
 use enlace_proto::v1::{self as pb, SignedEnvelope};
-use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -659,22 +658,13 @@ impl Node {
         request_id: &str,
         digest: &[u8; 32],
     ) -> Result<pb::ExplainResponse, &'static str> {
-        envelope::verify(env, EXPLAIN_RESPONSE, |kid| {
-            peer.keys
-                .iter()
-                .find(|(k, _)| k == kid)
-                .map(|(_, key)| *key)
-        })
-        .map_err(|_| "signature does not verify under the peer's pinned keys")?;
-        let m = pb::ExplainResponse::decode(env.payload.as_slice())
-            .map_err(|_| "payload does not decode")?;
-        let h = m.header.as_ref().ok_or("no header")?;
-        if h.request_digest != digest || h.request_id != request_id {
-            return Err("not bound to our request");
-        }
-        if h.responder != peer.node_id.as_str() {
-            return Err("names another responder");
-        }
-        Ok(m)
+        crate::federation::verify_answer(
+            peer,
+            env,
+            EXPLAIN_RESPONSE,
+            request_id,
+            digest,
+            |m: &pb::ExplainResponse| m.header.as_ref(),
+        )
     }
 }

@@ -84,6 +84,36 @@ pub fn peer_checkpoint(
     Ok(cp)
 }
 
+/// Checks a peer's signed answer of `payload_type`: signed by a pinned key
+/// of that peer, decodable, bound to our request (`request_id` and the
+/// request's `digest`) and naming that peer as responder. Returns the
+/// decoded message.
+pub(crate) fn verify_answer<M: Message + Default>(
+    peer: &Peer,
+    env: &SignedEnvelope,
+    payload_type: &'static str,
+    request_id: &str,
+    digest: &[u8; 32],
+    header: impl Fn(&M) -> Option<&pb::ResponseHeader>,
+) -> Result<M, &'static str> {
+    envelope::verify(env, payload_type, |kid| {
+        peer.keys
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, key)| *key)
+    })
+    .map_err(|_| "signature does not verify under the peer's pinned keys")?;
+    let m = M::decode(env.payload.as_slice()).map_err(|_| "payload does not decode")?;
+    let h = header(&m).ok_or("no header")?;
+    if h.request_digest != digest || h.request_id != request_id {
+        return Err("not bound to our request");
+    }
+    if h.responder != peer.node_id.as_str() {
+        return Err("names another responder");
+    }
+    Ok(m)
+}
+
 /// Time allowed to open a TCP connection to a peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 

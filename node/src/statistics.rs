@@ -495,22 +495,19 @@ impl Node {
         digest: &[u8; 32],
         spec: &TableSpec,
     ) -> Result<(u64, String), &'static str> {
-        envelope::verify(env, STATISTICS_RESPONSE, |kid| {
-            peer.keys
-                .iter()
-                .find(|(k, _)| k == kid)
-                .map(|(_, key)| *key)
-        })
-        .map_err(|_| "signature does not verify under the peer's pinned keys")?;
-        let r = pb::StatisticsResponse::decode(env.payload.as_slice())
-            .map_err(|_| "payload does not decode")?;
-        let h = r.header.as_ref().ok_or("no header")?;
-        if h.request_digest != digest || h.request_id != header.request_id {
-            return Err("not bound to our request");
-        }
-        if h.responder != peer.node_id.as_str() {
-            return Err("names another responder");
-        }
+        let r: pb::StatisticsResponse = crate::federation::verify_answer(
+            peer,
+            env,
+            STATISTICS_RESPONSE,
+            &header.request_id,
+            digest,
+            |m: &pb::StatisticsResponse| m.header.as_ref(),
+        )?;
+        let index = r
+            .header
+            .as_ref()
+            .and_then(|h| h.receipt.as_ref())
+            .map_or(0, |x| x.index);
         // The table must parse, be well formed (shape, labels, sizes) and
         // answer the specification we asked.
         let table = serde_json::from_str::<ProtectedTable>(&r.table_json)
@@ -518,6 +515,6 @@ impl Node {
         if table.spec() != spec {
             return Err("the table answers another specification");
         }
-        Ok((h.receipt.as_ref().map_or(0, |x| x.index), r.table_json))
+        Ok((index, r.table_json))
     }
 }
