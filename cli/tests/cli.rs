@@ -1030,3 +1030,86 @@ async fn data_rotate_key_waits_and_compact_runs_offline() {
     );
     drop(dir);
 }
+
+// ---------------------------------------------------------------- issue 9: statistics
+
+#[tokio::test]
+async fn stats_query_renders_a_regional_table_in_every_format() {
+    let fed = Federation::new()
+        .node("MEX")
+        .node("GTM")
+        .agreement("MEX", "GTM", &["statistics"])
+        .start()
+        .await
+        .unwrap();
+    let cases: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("GTM-ST-{i}"), "iccs_code": "02041", "year": 2025,
+                "persons": [{"role": "victim", "sex_gender": if i < 3 { "male" } else { "female" },
+                             "age_at_trafficking": 16, "given_names": ["A"], "surnames": ["B"]}],
+            })
+        })
+        .collect();
+    fed.import("GTM", &cases).await.unwrap();
+    let mex = home_arg(fed.get("MEX").dir.path());
+    let dir = tempfile_dir();
+    let query = |format: &str, out: Option<&Path>| {
+        let mut v = vec![
+            "--home".to_owned(),
+            mex.clone(),
+            "stats".into(),
+            "query".into(),
+            "--indicator".into(),
+            "victims_by_sex_age_year".into(),
+            "--from".into(),
+            "2025".into(),
+            "--to".into(),
+            "2025".into(),
+            "--format".into(),
+            format.into(),
+        ];
+        if let Some(p) = out {
+            v.push("--out".into());
+            v.push(home_arg(p));
+        }
+        v
+    };
+    let out = enlace_async(query("csv", None)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        csv.starts_with("year,sex,age_band,GTM,MEX,region\n"),
+        "{csv}"
+    );
+    // GTM's three male victims are suppressed, and so is the female cell that would
+    // give them away through the released total (40); neither is shown as a zero.
+    assert!(csv.contains("\n2025,male,12-17,x,0,>=0\n"), "{csv}");
+    assert!(csv.contains("\n2025,female,12-17,x,0,>=0\n"), "{csv}");
+    assert!(csv.contains("\n2025,(total),12-17,40,0,40\n"), "{csv}");
+    let out = enlace_async(query("json", None)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["countries"].as_array().map(Vec::len), Some(2));
+    let html = dir.path().join("report.html");
+    let out = enlace_async(query("html", Some(&html))).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("counts of 1 to 10 suppressed"),
+        "{page}"
+    );
+    let out = enlace_async(query("table", None)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("x = suppressed"));
+    // An unknown indicator is a clear error.
+    let mut bad = query("csv", None);
+    bad[5] = "nope".into();
+    let out = enlace_async(bad).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("unknown indicator"),
+        "{}",
+        stderr(&out)
+    );
+}
