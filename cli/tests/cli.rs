@@ -561,7 +561,10 @@ const PLANTED: [&str; 10] = [
 fn the_demo_logs_no_personal_data_even_at_trace_level() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_enlace"))
         .args(["demo", "--cases", "100"])
-        .env("RUST_LOG", "trace")
+        .env(
+            "RUST_LOG",
+            "trace,sled::tree=trace,h2::codec=trace,hyper=debug",
+        )
         .env_remove("ENLACE_HOME")
         .output()
         .expect("run enlace");

@@ -90,12 +90,15 @@ pub const QUIET_DEPENDENCIES: [&str; 9] = [
 /// Installs the tracing subscriber used by the binaries (`RUST_LOG` filters;
 /// default `info`). Log lines never carry case content or personal data.
 pub fn init_tracing() {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Dependencies log keys, values and headers at debug and trace (sled
     // prints index keys, which hold normalised identifiers; HTTP/2 prints
     // headers, which hold Admin tokens): they stay at info whatever
     // RUST_LOG asks, so no level puts personal data or secrets in the log.
+    // Directives naming a dependency (or one of its modules, which would be
+    // more specific than the caps) are dropped first.
+    let asked = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let mut filter = tracing_subscriber::EnvFilter::try_new(log_directives(&asked))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     for directive in QUIET_DEPENDENCIES {
         if let Ok(d) = directive.parse() {
             filter = filter.add_directive(d);
@@ -105,6 +108,23 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// `RUST_LOG` without the directives that name a capped dependency.
+pub fn log_directives(asked: &str) -> String {
+    asked
+        .split(',')
+        .filter(|d| {
+            let target = d.split('=').next().unwrap_or("").trim();
+            !QUIET_DEPENDENCIES.iter().any(|q| {
+                let dep = q.split('=').next().unwrap_or("");
+                target == dep
+                    || target.starts_with(&format!("{dep}::"))
+                    || target.starts_with(&format!("{dep}["))
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Opens the node in `home`, binds its configured ports and serves until
@@ -138,5 +158,19 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn directives_naming_capped_dependencies_are_dropped() {
+        assert_eq!(
+            super::log_directives(
+                "trace,sled::tree=trace,h2=debug,enlace_node=debug,hyper_util::client=trace"
+            ),
+            "trace,enlace_node=debug"
+        );
+        assert_eq!(super::log_directives("sledge=trace"), "sledge=trace");
     }
 }
