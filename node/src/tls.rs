@@ -254,9 +254,15 @@ impl AsyncWrite for PeerStream {
 pub struct AcceptLimits {
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
-    /// Connections open at once; further ones wait in the kernel backlog.
+    /// Admitted (pinned, handshake done) connections open at once; further
+    /// ones are dropped after their handshake.
     pub max_connections: usize,
 }
+
+/// Most TLS handshakes in progress at once; further connections are dropped.
+pub const MAX_HANDSHAKES: usize = 256;
+/// Most TLS handshakes in progress from one source address.
+pub const MAX_HANDSHAKES_PER_SOURCE: usize = 32;
 
 /// Accepts TCP connections, completes pinned TLS handshakes concurrently and
 /// yields the admitted connections. Runs until the receiver is dropped.
@@ -272,11 +278,15 @@ pub fn accept(
     let (tx, rx) = mpsc::channel(64);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Handshakes in progress are counted apart from admitted connections, and
+    // per source address: connections that stall before or inside the
+    // handshake can neither hold the slots of pinned peers nor take every
+    // handshake slot from one address.
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let per_source: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     let task = tokio::spawn(async move {
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let (tcp, remote) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
@@ -288,14 +298,40 @@ pub fn accept(
                 },
                 _ = tx.closed() => return,
             };
+            let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+                tracing::info!(%remote, "too many TLS handshakes in progress: connection dropped");
+                continue;
+            };
+            let ip = remote.ip();
+            {
+                let mut counts = per_source.lock().unwrap_or_else(|p| p.into_inner());
+                let n = counts.entry(ip).or_insert(0);
+                if *n >= MAX_HANDSHAKES_PER_SOURCE {
+                    tracing::info!(%remote, "too many TLS handshakes from this address: connection dropped");
+                    continue;
+                }
+                *n += 1;
+            }
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let registry = registry.clone();
             let tx = tx.clone();
+            let slots = slots.clone();
+            let per_source = per_source.clone();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
-                    .await
+                let shook =
+                    tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await;
+                drop(handshake);
                 {
+                    let mut counts = per_source.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(n) = counts.get_mut(&ip) {
+                        *n -= 1;
+                        if *n == 0 {
+                            counts.remove(&ip);
+                        }
+                    }
+                }
+                let tls = match shook {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::info!(%remote, error = %e, "TLS handshake refused");
@@ -316,6 +352,10 @@ pub fn accept(
                 let Some(node) = node else {
                     // The verifier admitted it, so the peer was removed meanwhile.
                     tracing::info!(%remote, "peer no longer pinned after handshake");
+                    return;
+                };
+                let Ok(permit) = slots.try_acquire_owned() else {
+                    tracing::warn!(%remote, peer = %node, "connection limit reached: connection dropped");
                     return;
                 };
                 tracing::debug!(%remote, peer = %node, "peer connected");
