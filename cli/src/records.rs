@@ -1322,6 +1322,39 @@ impl<R: BufRead> Iterator for JsonCases<R> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// The CSV reader never panics, on arbitrary bytes or on a valid header
+        /// followed by arbitrary rows, and every item it yields is a case or a
+        /// list of problems with row numbers.
+        #[test]
+        fn csv_reader_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+                                   rows in proptest::collection::vec("[ -~]{0,80}", 0..6),
+                                   sep in proptest::sample::select(vec![b',', b';', b'\t'])) {
+            let _ = detect_separator(&body);
+            let _ = sniff_start(&body);
+            if let Ok(reader) = CsvCases::new(body.as_slice(), sep, false) {
+                for _ in reader.take(20) {}
+            }
+            let head = header(1).join(&(sep as char).to_string());
+            let text = format!("{head}\n{}\n", rows.join("\n"));
+            if let Ok(reader) = CsvCases::new(text.as_bytes(), sep, false) {
+                for item in reader.take(20) {
+                    let _ = item;
+                }
+            }
+        }
+
+        /// The JSON-lines reader never panics and yields one item per non-empty line at most.
+        #[test]
+        fn json_lines_reader_never_panics(lines in proptest::collection::vec("\\PC{0,120}", 0..8)) {
+            let text = lines.join("\n");
+            let n = JsonCases::new(text.as_bytes()).take(64).count();
+            proptest::prop_assert!(n <= lines.len().max(1));
+        }
+    }
+
     #[test]
     fn decoding_windows_1252() {
         assert_eq!(

@@ -702,6 +702,22 @@ mod tests {
         assert_eq!(config.users[0].token_sha256, token_hash(token));
     }
 
+    proptest::proptest! {
+        /// `enlace.toml` parsing never panics: arbitrary text, and the example
+        /// with one byte replaced anywhere.
+        #[test]
+        fn config_parser_never_panics(text in "\\PC{0,300}", at in 0usize..4096, byte in proptest::num::u8::ANY) {
+            let _ = parse_config(&text);
+            let example = include_str!("../../docs/examples/enlace.toml");
+            let mut bytes = example.as_bytes().to_vec();
+            let i = at % bytes.len();
+            bytes[i] = byte;
+            if let Ok(t) = std::str::from_utf8(&bytes) {
+                let _ = parse_config(t);
+            }
+        }
+    }
+
     #[test]
     fn users_are_checked() {
         let text = include_str!("../../docs/examples/enlace.toml");
