@@ -51,6 +51,32 @@ fn bad(m: impl Into<String>) -> ServiceError {
     ServiceError::InvalidArgument(m.into())
 }
 
+/// What an audit leaf says was released about: the unit, the period, the
+/// dimensions and the filtered dimensions (names and codes of the
+/// specification, never counts).
+pub fn released_about(spec: &TableSpec) -> Vec<String> {
+    std::iter::once(format!("unit:{}", spec.unit().as_str()))
+        .chain(std::iter::once(format!("period:{}", spec.period())))
+        .chain(
+            spec.dimensions()
+                .iter()
+                .map(|d| format!("dimension:{}", d.as_str())),
+        )
+        .chain(spec.filters().iter().map(|(d, values)| {
+            format!(
+                "filter:{}={}",
+                d.as_str(),
+                values
+                    .iter()
+                    .take(16)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("|")
+            )
+        }))
+        .collect()
+}
+
 /// A peer's text quoted in a refusal, at most 200 characters.
 fn short(e: impl std::fmt::Display) -> String {
     e.to_string().chars().take(200).collect()
@@ -271,16 +297,7 @@ impl Node {
             |r, record| {
                 let asked = check(r, now)?;
                 // The specification is what is released about; no counts.
-                record.fields_released =
-                    std::iter::once(format!("unit:{}", asked.spec.unit().as_str()))
-                        .chain(
-                            asked
-                                .spec
-                                .dimensions()
-                                .iter()
-                                .map(|d| format!("dimension:{}", d.as_str())),
-                        )
-                        .collect();
+                record.fields_released = released_about(&asked.spec);
                 Ok(asked)
             },
         )?;
@@ -329,13 +346,7 @@ impl Node {
         let protection = Protection::new(11, RESOLUTION).map_err(|_| ServiceError::Internal)?;
         let table = stats::protect(&raw, &protection);
         let mut record = self.local_record(user, "statistics", "");
-        record.fields_released = std::iter::once(format!("unit:{}", spec.unit().as_str()))
-            .chain(
-                spec.dimensions()
-                    .iter()
-                    .map(|d| format!("dimension:{}", d.as_str())),
-            )
-            .collect();
+        record.fields_released = released_about(spec);
         record.reason = format!("protected: {}", table.rules().describe());
         self.record(record, Batch::new()).await?;
         Ok(table)

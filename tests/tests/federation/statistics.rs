@@ -128,7 +128,12 @@ async fn a_regional_table_of_protected_tables_keeps_every_suppression_marker() {
     );
     assert_eq!(
         rec.fields_released,
-        vec!["unit:victims", "dimension:sex", "dimension:year"]
+        vec![
+            "unit:victims",
+            "period:2024..2025",
+            "dimension:sex",
+            "dimension:year"
+        ]
     );
     fed.stop().await;
 }
