@@ -121,6 +121,11 @@ enum PeerCmd {
     },
     /// List pinned peers.
     List,
+    /// Un-pin a peer (e.g. after its keys were compromised): it can no longer connect.
+    Remove {
+        /// The peer's node id.
+        node_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -572,6 +577,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let text = std::fs::read_to_string(entry)
                         .with_context(|| format!("reading {}", entry.display()))?;
                     output::peer(&out, &client::add_peer(&mut admin, &text).await?)
+                }
+                Command::Peer(PeerCmd::Remove { node_id }) => {
+                    admin
+                        .remove_peer(enlace_proto::v1::RemovePeerRequest {
+                            node_id: node_id.clone(),
+                        })
+                        .await
+                        .map_err(client::refused)?;
+                    if cli.json {
+                        println!("{}", serde_json::json!({"removed": node_id}));
+                    } else {
+                        println!("peer {node_id} removed: it can no longer connect or sign requests here");
+                    }
+                    Ok(())
                 }
                 Command::Peer(PeerCmd::List) => {
                     output::peers(&out, &client::list_peers(&mut admin).await?)

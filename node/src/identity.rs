@@ -426,20 +426,33 @@ impl PeerRegistry {
         }
     }
 
+    /// Un-pins a node: its TLS key and signing keys are no longer known.
+    /// Returns whether it was pinned.
+    pub fn remove(&self, node: &NodeId) -> bool {
+        let mut reg = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        Self::forget(&mut reg, node)
+    }
+
+    fn forget(reg: &mut Registry, node: &NodeId) -> bool {
+        let Some(old) = reg.peers.remove(node) else {
+            return false;
+        };
+        if reg.by_pin.get(&old.tls_pin) == Some(&old.node_id) {
+            reg.by_pin.remove(&old.tls_pin);
+        }
+        for (kid, _) in &old.keys {
+            if reg.by_key.get(kid).is_some_and(|(o, _)| *o == old.node_id) {
+                reg.by_key.remove(kid);
+            }
+        }
+        true
+    }
+
     /// Pins a verified peer, replacing an earlier entry of the same node.
     /// Callers check [`PeerRegistry::conflict`] first.
     pub fn insert(&self, peer: Peer) {
         let mut reg = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = reg.peers.remove(&peer.node_id) {
-            if reg.by_pin.get(&old.tls_pin) == Some(&old.node_id) {
-                reg.by_pin.remove(&old.tls_pin);
-            }
-            for (kid, _) in &old.keys {
-                if reg.by_key.get(kid).is_some_and(|(o, _)| *o == old.node_id) {
-                    reg.by_key.remove(kid);
-                }
-            }
-        }
+        Self::forget(&mut reg, &peer.node_id);
         reg.by_pin.insert(peer.tls_pin, peer.node_id.clone());
         for (kid, key) in &peer.keys {
             reg.by_key.insert(kid.clone(), (peer.node_id.clone(), *key));

@@ -1273,6 +1273,26 @@ impl Node {
         format!("h1_{}", URL_SAFE_NO_PAD.encode(&tag[..16]))
     }
 
+    /// Un-pins a peer (Admin, operator), e.g. after its keys were
+    /// compromised: its TLS key no longer completes a handshake and its
+    /// signing keys no longer verify, from the next call on. Audited.
+    pub async fn remove_peer(&self, user: &str, node: &NodeId) -> Result<(), ServiceError> {
+        self.ensure_serving()?;
+        let _guard = self.write_lock.lock().await;
+        if self.peers.get(node).is_none() {
+            return Err(ServiceError::InvalidArgument(format!(
+                "{node} is not pinned"
+            )));
+        }
+        let mut effects = Batch::new();
+        effects.delete(Tree::Peers, node.as_str().as_bytes().to_vec());
+        let record = self.local_record(user, "remove_peer", node.as_str());
+        self.record(record, effects).await?;
+        self.peers.remove(node);
+        self.federation.forget(node);
+        Ok(())
+    }
+
     /// Pins a peer from its signed directory entry (Admin).
     pub async fn add_peer(
         &self,

@@ -190,6 +190,17 @@ impl admin_server::Admin for Admin {
         Ok(Response::new(peer_summary(&peer)))
     }
 
+    async fn remove_peer(
+        &self,
+        request: Request<pb::RemovePeerRequest>,
+    ) -> Result<Response<pb::RemovePeerResponse>, Status> {
+        let user = user(&request, &[])?;
+        let node = NodeId::parse(&request.get_ref().node_id)
+            .map_err(|e| ServiceError::InvalidArgument(format!("node_id: {e}")))?;
+        self.node.remove_peer(&user.name, &node).await?;
+        Ok(Response::new(pb::RemovePeerResponse {}))
+    }
+
     async fn list_peers(
         &self,
         request: Request<pb::ListPeersRequest>,
