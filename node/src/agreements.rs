@@ -395,10 +395,7 @@ impl Node {
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
         let result = self.explain_inner(conn, env).await;
-        if matches!(result, Err(ServiceError::Unavailable)) {
-            self.report_serving().await;
-        }
-        result
+        self.health_first(result).await
     }
 
     async fn explain_inner(

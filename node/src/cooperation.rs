@@ -605,10 +605,7 @@ impl Node {
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
         let result = self.request_cooperation_inner(conn, env).await;
-        if matches!(result, Err(ServiceError::Unavailable)) {
-            self.report_serving().await;
-        }
-        result
+        self.health_first(result).await
     }
 
     async fn request_cooperation_inner(
@@ -791,10 +788,7 @@ impl Node {
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
         let result = self.peer_update(conn, env, GET_COOPERATION).await;
-        if matches!(result, Err(ServiceError::Unavailable)) {
-            self.report_serving().await;
-        }
-        result
+        self.health_first(result).await
     }
 
     /// Answers a peer's `UpdateCooperation` (withdraw or close).
@@ -804,10 +798,7 @@ impl Node {
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
         let result = self.peer_update(conn, env, UPDATE_COOPERATION).await;
-        if matches!(result, Err(ServiceError::Unavailable)) {
-            self.report_serving().await;
-        }
-        result
+        self.health_first(result).await
     }
 
     async fn peer_update(

@@ -716,6 +716,19 @@ impl Node {
         }
     }
 
+    /// Passes a peer-facing answer through, after health reports
+    /// NOT_SERVING when it is a storage failure (so health says so before
+    /// the refusal leaves).
+    pub(crate) async fn health_first<T>(
+        &self,
+        result: Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        if matches!(result, Err(ServiceError::Unavailable)) {
+            self.report_serving().await;
+        }
+        result
+    }
+
     /// Answers an inbound step-1 search from an authenticated TLS peer.
     /// Every decision, allow or deny, is durable in the audit log before this returns.
     pub async fn search(
@@ -724,11 +737,7 @@ impl Node {
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
         let result = self.search_inner(conn, env).await;
-        if matches!(result, Err(ServiceError::Unavailable)) {
-            // Health says NOT_SERVING before the refusal leaves.
-            self.report_serving().await;
-        }
-        result
+        self.health_first(result).await
     }
 
     async fn search_inner(

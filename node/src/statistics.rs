@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use enlace_proto::v1::{self as pb, SignedEnvelope};
-use prost::Message as _;
 
 use crate::{
     audit::Record,
@@ -206,10 +205,7 @@ impl Node {
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
         let result = self.statistics_inner(conn, env).await;
-        if matches!(result, Err(ServiceError::Unavailable)) {
-            self.report_serving().await;
-        }
-        result
+        self.health_first(result).await
     }
 
     async fn statistics_inner(
@@ -229,14 +225,10 @@ impl Node {
             request_digest: hex::encode(digest),
             ..Default::default()
         };
-        // Budgets are read, spent and written under one lock.
-        let private = pb::StatisticsRequest::decode(env.payload.as_slice())
-            .is_ok_and(|r| !matches!(r.mode.as_str(), "" | "suppression"));
-        let _guard = if private {
-            Some(BUDGET_LOCK.lock().await)
-        } else {
-            None
-        };
+        // Budgets are read, spent and written under one lock. Every release
+        // takes it (nothing is decoded before the signature is checked, so the
+        // mode is not known yet); releases are rare and short next to the count.
+        let _guard = BUDGET_LOCK.lock().await;
         let answer = self
             .answer_statistics(&conn, &env, now, &mut record)
             .and_then(|(header, table, effects)| {
