@@ -100,6 +100,8 @@ pub struct Limits {
     pub max_concurrent_streams: u32,
     /// Federation connections open at once.
     pub max_connections: usize,
+    /// Federation connections of one peer open at once.
+    pub max_connections_per_peer: usize,
     /// Per-request timeout on both ports, ms.
     pub request_timeout_ms: u64,
     /// TLS handshake timeout, ms.
@@ -128,6 +130,7 @@ impl Default for Limits {
             max_message_bytes: 256 * 1024,
             max_concurrent_streams: 64,
             max_connections: 512,
+            max_connections_per_peer: 16,
             request_timeout_ms: 10_000,
             handshake_timeout_ms: 5_000,
             keepalive_interval_ms: 30_000,
@@ -482,6 +485,7 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
         || l.max_query_items == 0
         || l.max_concurrent_streams == 0
         || l.max_connections == 0
+        || l.max_connections_per_peer == 0
     {
         return Err("limits must be positive (max_message_bytes at least 1024)".into());
     }

@@ -18,6 +18,15 @@ use crate::{
     tls,
 };
 
+/// Largest HTTP/2 header list accepted (both ports).
+pub const H2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// Streams a client may reset before the server accepted them, on one
+/// connection, before it is closed with GOAWAY(ENHANCE_YOUR_CALM).
+pub const H2_MAX_PENDING_RESETS: usize = 20;
+/// Streams the server may reset for protocol errors on one connection before
+/// it is closed with GOAWAY(ENHANCE_YOUR_CALM).
+pub const H2_MAX_LOCAL_RESETS: usize = 1024;
+
 /// Per-call timeout of the Admin port.
 const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -113,6 +122,7 @@ pub async fn run(
         tls::AcceptLimits {
             handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
             max_connections: limits.max_connections,
+            max_connections_per_peer: limits.max_connections_per_peer,
         },
     );
 
@@ -120,6 +130,14 @@ pub async fn run(
         Server::builder()
             .timeout(timeout)
             .max_concurrent_streams(limits.max_concurrent_streams)
+            // HTTP/2 abuse limits, pinned here rather than left to the
+            // defaults of the h2 version in use (docs/protocol.md §3.1):
+            // header lists (one HEADERS and its CONTINUATIONs) of 16 KiB,
+            // 20 streams reset by the client before they were accepted
+            // (rapid reset), 1024 streams the server had to reset.
+            .http2_max_header_list_size(H2_MAX_HEADER_LIST_BYTES)
+            .http2_max_pending_accept_reset_streams(Some(H2_MAX_PENDING_RESETS))
+            .http2_max_local_error_reset_streams(Some(H2_MAX_LOCAL_RESETS))
             .http2_keepalive_interval(Some(Duration::from_millis(limits.keepalive_interval_ms)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .tcp_nodelay(true)

@@ -8,6 +8,7 @@
 //! certificate's key.
 
 use std::{
+    future::Future,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -199,11 +200,56 @@ pub struct PeerConnection {
     pub remote: SocketAddr,
 }
 
+/// Bytes of the HTTP/2 client connection preface (RFC 9113 §3.4).
+const PREFACE_LEN: usize = 24;
+
 /// A TLS connection from a pinned peer.
 pub struct PeerStream {
     inner: tokio_rustls::server::TlsStream<TcpStream>,
     info: PeerConnection,
+    /// Until the first [`PREFACE_LEN`] bytes arrived: when the connection is
+    /// closed unless they have. A connection that never starts HTTP/2 would
+    /// otherwise hold its slot for ever (HTTP/2 keepalive starts only after
+    /// the preface).
+    preface: Option<(usize, Pin<Box<tokio::time::Sleep>>)>,
     _permit: OwnedSemaphorePermit,
+    _peer_slot: PeerSlot,
+}
+
+/// One of a peer's connection slots, given back on drop.
+struct PeerSlot {
+    node: NodeId,
+    counts: PerPeer,
+}
+
+type PerPeer = Arc<std::sync::Mutex<std::collections::HashMap<NodeId, usize>>>;
+
+impl PeerSlot {
+    /// Takes a slot of `node`, or `None` when it already holds `max`.
+    fn take(counts: &PerPeer, node: &NodeId, max: usize) -> Option<PeerSlot> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(node.clone()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            node: node.clone(),
+            counts: counts.clone(),
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.node) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.node);
+            }
+        }
+    }
 }
 
 impl Connected for PeerStream {
@@ -219,7 +265,29 @@ impl AsyncRead for PeerStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let this = &mut *self;
+        if let Some((seen, deadline)) = &mut this.preface {
+            match polled {
+                Poll::Ready(Ok(())) => {
+                    *seen += buf.filled().len() - before;
+                    if *seen >= PREFACE_LEN {
+                        this.preface = None;
+                    }
+                }
+                Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                    tracing::info!(remote = %this.info.remote, peer = %this.info.node,
+                        "no HTTP/2 preface within the handshake timeout: connection closed");
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no HTTP/2 preface within the handshake timeout",
+                    )));
+                }
+                _ => {}
+            }
+        }
+        polled
     }
 }
 
@@ -257,6 +325,9 @@ pub struct AcceptLimits {
     /// Admitted (pinned, handshake done) connections open at once; further
     /// ones are dropped after their handshake.
     pub max_connections: usize,
+    /// Admitted connections of one peer open at once (a peer node uses one),
+    /// so one peer cannot take every slot.
+    pub max_connections_per_peer: usize,
 }
 
 /// Most TLS handshakes in progress at once; further connections are dropped.
@@ -285,6 +356,7 @@ pub fn accept(
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     let per_source: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
         Arc::default();
+    let per_peer = PerPeer::default();
     let task = tokio::spawn(async move {
         loop {
             let (tcp, remote) = tokio::select! {
@@ -318,6 +390,7 @@ pub fn accept(
             let tx = tx.clone();
             let slots = slots.clone();
             let per_source = per_source.clone();
+            let per_peer = per_peer.clone();
             tokio::spawn(async move {
                 let shook =
                     tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await;
@@ -354,6 +427,12 @@ pub fn accept(
                     tracing::info!(%remote, "peer no longer pinned after handshake");
                     return;
                 };
+                let Some(peer_slot) =
+                    PeerSlot::take(&per_peer, &node, limits.max_connections_per_peer)
+                else {
+                    tracing::warn!(%remote, peer = %node, "connection limit of this peer reached: connection dropped");
+                    return;
+                };
                 let Ok(permit) = slots.try_acquire_owned() else {
                     tracing::warn!(%remote, peer = %node, "connection limit reached: connection dropped");
                     return;
@@ -362,7 +441,9 @@ pub fn accept(
                 let stream = PeerStream {
                     inner: tls,
                     info: PeerConnection { node, remote },
+                    preface: Some((0, Box::pin(tokio::time::sleep(limits.handshake_timeout)))),
                     _permit: permit,
+                    _peer_slot: peer_slot,
                 };
                 let _ = tx.send(Ok(stream)).await;
             });

@@ -655,6 +655,7 @@ async fn serve_bare(
         tls::AcceptLimits {
             handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
             max_connections: limits.max_connections,
+            max_connections_per_peer: limits.max_connections_per_peer,
         },
     );
     let exchange = ExchangeServer::new(Bare { crypto })
