@@ -104,9 +104,11 @@ pub fn init_tracing() {
             filter = filter.add_directive(d);
         }
     }
+    // Colours only on a terminal: a log file or journal gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

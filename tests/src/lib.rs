@@ -684,6 +684,33 @@ pub async fn serving_within(addr: SocketAddr, timeout: Duration) -> bool {
     .await
 }
 
+/// Health statuses, as [`health_status`] reports them.
+pub use tonic_health::pb::health_check_response::ServingStatus;
+
+/// The overall health status on `addr` (a plaintext Admin port), or `None`
+/// when it does not answer within a second.
+pub async fn health_status(addr: SocketAddr) -> Option<ServingStatus> {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let check = async {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        let response = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .ok()?;
+        Some(response.into_inner().status())
+    };
+    tokio::time::timeout(Duration::from_secs(1), check)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// Decodes the payload of a signed search response (not verified).
 pub fn decode_search_response(
     env: &SignedEnvelope,
