@@ -152,6 +152,14 @@ pub fn parse_items(items: &[pb::QueryItem], max: usize) -> Result<Vec<Query>, Se
                 {
                     return Err(bad("name parts are 1 to 100 bytes with letters"));
                 }
+                if let Some(problem) = n
+                    .given_names
+                    .iter()
+                    .chain(&n.surnames)
+                    .find_map(|p| model::name_part_problem(p))
+                {
+                    return Err(bad(problem));
+                }
                 // The value is personal data: never echo it into a status or the audit log.
                 let dob =
                     if n.date_of_birth.is_empty() {

@@ -532,6 +532,8 @@ impl Errors {
             .any(|n| n.len() > 100 || fold_name(n).is_empty())
         {
             self.push(path, "name parts are 1 to 100 bytes with letters or digits");
+        } else if let Some(problem) = parts.iter().find_map(|n| name_part_problem(n)) {
+            self.push(path, problem);
         }
     }
 }
@@ -1053,6 +1055,77 @@ pub fn fold_name(s: &str) -> String {
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Why a name part is refused though it is valid UTF-8: it hides characters
+/// (controls, zero-width and bidirectional formatting characters, which make
+/// two different strings look alike or reorder what an investigator reads),
+/// or one of its words mixes Latin, Greek and Cyrillic letters (the
+/// confusables of homograph spoofing: `Mаría` with a Cyrillic `а`). Words
+/// written wholly in one script, in any script, pass.
+pub fn name_part_problem(s: &str) -> Option<&'static str> {
+    if s.chars().any(hidden_char) {
+        return Some("name parts must not contain control, zero-width or bidirectional formatting characters");
+    }
+    let mut word: Option<Script> = None;
+    for c in s.nfkd() {
+        if is_combining_mark(c) {
+            continue;
+        }
+        if !c.is_alphabetic() {
+            word = None;
+            continue;
+        }
+        match (script(c), word) {
+            (None, _) => {}
+            (Some(now), None) => word = Some(now),
+            (Some(now), Some(before)) if now != before => {
+                return Some("a word of a name mixes Latin, Greek or Cyrillic letters");
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The scripts whose letters are confused with one another.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Latin,
+    Greek,
+    Cyrillic,
+}
+
+/// The confusable script of a letter (after NFKD), if it is one of them.
+fn script(c: char) -> Option<Script> {
+    match c as u32 {
+        0x41..=0x5a
+        | 0x61..=0x7a
+        | 0xc0..=0x24f
+        | 0x250..=0x2af
+        | 0x1e00..=0x1eff
+        | 0x2c60..=0x2c7f
+        | 0xa720..=0xa7ff
+        | 0xab30..=0xab6f => Some(Script::Latin),
+        0x370..=0x3ff | 0x1f00..=0x1fff => Some(Script::Greek),
+        0x400..=0x52f | 0x1c80..=0x1c8f | 0x2de0..=0x2dff | 0xa640..=0xa69f => {
+            Some(Script::Cyrillic)
+        }
+        _ => None,
+    }
+}
+
+/// Controls and the invisible formatting characters (Unicode Cf) that can
+/// hide in a name: soft hyphen, zero-width space/joiners, directional marks,
+/// embeddings, overrides and isolates, word joiner and invisible operators,
+/// byte order mark, Mongolian vowel separator, Arabic letter mark.
+fn hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c as u32,
+            0xad | 0x61c | 0x180e | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064
+                | 0x2066..=0x206f | 0xfeff
+        )
+}
+
 /// The name index key: folded surnames, `|`, folded given names, `|`, date of birth.
 pub fn name_key(given: &[String], surnames: &[String], dob: &str) -> Vec<u8> {
     let join = |parts: &[String]| {
@@ -1070,6 +1143,37 @@ pub fn name_key(given: &[String], surnames: &[String], dob: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_in_one_script_pass_and_hidden_or_mixed_letters_are_refused() {
+        for ok in [
+            "María José",
+            "Núñez-de la Cruz",
+            "O'Higgins",
+            "Νίκος Παπαδόπουλος",
+            "Иван Петров",
+            "Ivan Петров", // two words, one script each
+            "محمد",
+            "Nguyễn",
+            "ＭＡＲＩＡ", // fullwidth Latin folds to Latin
+        ] {
+            assert_eq!(name_part_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("M\u{430}r\u{456}a", "mixes"),  // Cyrillic а and і among Latin
+            ("\u{39c}aria", "mixes"),        // Greek capital mu
+            ("Ma\u{200b}ria", "zero-width"), // zero-width space
+            ("Maria\u{202e}zenun", "bidirectional"), // right-to-left override
+            ("Mar\u{ad}ia", "zero-width"),   // soft hyphen
+            ("Ma\u{7}ria", "control"),
+        ] {
+            let problem = name_part_problem(bad).unwrap_or_else(|| panic!("{bad:?} passed"));
+            assert!(
+                problem.contains(why) || problem.contains("control"),
+                "{bad:?}: {problem}"
+            );
+        }
+    }
 
     fn doc(value: &str, issuer: &str) -> Identifier {
         Identifier {

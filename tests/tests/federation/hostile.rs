@@ -108,7 +108,7 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
     let n = per_class();
     let good_items = || vec![doc_item("d", "GTM", "H1234567")];
     let mut sent = 0usize;
-    let mut totals: Vec<(&'static str, usize)> = Vec::new();
+    let mut totals: Vec<(&Class, usize, u64)> = Vec::new();
 
     let classes: Vec<Class> = vec![
         Class {
@@ -173,6 +173,16 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
         },
         Class {
             name: "huge repeated name parts",
+            code: Code::InvalidArgument,
+            audited: true,
+        },
+        Class {
+            name: "Unicode confusables in a name",
+            code: Code::InvalidArgument,
+            audited: true,
+        },
+        Class {
+            name: "invisible characters in a name",
             code: Code::InvalidArgument,
             audited: true,
         },
@@ -317,6 +327,29 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
                         .await
                         .map(|r| r.into_inner())
                 }
+                "Unicode confusables in a name" => {
+                    // Latin words with a Cyrillic or Greek look-alike letter.
+                    let spoof = ["M\u{430}ria", "J\u{43e}se", "\u{39c}aria", "Lu\u{456}s"][i % 4];
+                    let mut r = req();
+                    r.items = vec![name_item("n", &[spoof], &["Lopez"], "1990-01-01")];
+                    mex.search(fed.sign("MEX", &r))
+                        .await
+                        .map(|r| r.into_inner())
+                }
+                "invisible characters in a name" => {
+                    let hidden = [
+                        "Ma\u{200b}ria",
+                        "Maria\u{202e}zepol",
+                        "Ma\u{2066}ria",
+                        "\u{feff}Maria",
+                        "Mar\u{ad}ia",
+                    ][i % 5];
+                    let mut r = req();
+                    r.items = vec![name_item("n", &["Maria"], &[hidden], "1990-01-01")];
+                    mex.search(fed.sign("MEX", &r))
+                        .await
+                        .map(|r| r.into_inner())
+                }
                 "purpose not in agreement" => {
                     let mut r = req();
                     r.header.as_mut().unwrap().purpose =
@@ -417,7 +450,7 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
                 class.name
             );
         }
-        totals.push((class.name, n));
+        totals.push((class, n, recorded));
     }
 
     // The node is healthy and answers a legitimate request afterwards.
@@ -430,8 +463,22 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
     let decoded = decode_search_response(&ok).unwrap();
     assert!(decoded.results[0].hit);
     assert_eq!(gtm.audit().verify().unwrap(), gtm.audit().len());
+    eprintln!("| class | requests | outcome | audit leaves |\n|---|---|---|---|");
+    for (class, n, recorded) in &totals {
+        let outcome = if class.audited {
+            format!("`{:?}`", class.code)
+        } else if matches!(
+            class.name,
+            "unpinned TLS certificate" | "no client certificate"
+        ) {
+            "TLS handshake refused (no gRPC status)".to_owned()
+        } else {
+            format!("`{:?}` before any handler", class.code)
+        };
+        eprintln!("| {} | {n} | {outcome} | {recorded} |", class.name);
+    }
     eprintln!(
-        "hostile suite: {sent} requests in {} classes, all refused as documented",
+        "hostile suite: {sent} requests in {} classes, all refused as documented, 0 disclosed",
         totals.len()
     );
     assert!(totals.len() >= 18);
