@@ -1,8 +1,11 @@
 //! Crash safety: a real node process under concurrent load is killed with
 //! SIGKILL at random moments and restarted; everything it acknowledged must
-//! still be there.
+//! still be there. The load: case imports, signed searches, cooperation
+//! requests and their approvals (each writes audit leaves).
 //!
 //! Checked after every restart: every acknowledged case import is found; every
+//! acknowledged cooperation request is in the inbox and every acknowledged
+//! approval still holds; every
 //! audit leaf named in a signed receipt is in the log with the same leaf hash
 //! (inclusion proof against the new checkpoint); every checkpoint the
 //! requester received is consistent with the new tree (no acknowledged leaf
@@ -63,6 +66,10 @@ struct Acked {
     cases: Vec<String>,
     /// (leaf index, leaf hash, checkpoint note) from signed receipts.
     leaves: Vec<(u64, Vec<u8>, String)>,
+    /// Cooperation requests the victim acknowledged receiving (tracking ids).
+    received: Vec<String>,
+    /// Cooperation requests its approver's decision was acknowledged for.
+    approved: Vec<String>,
 }
 
 impl Acked {
@@ -80,6 +87,8 @@ struct Victim {
     home: PathBuf,
     admin_addr: SocketAddr,
     token: String,
+    /// Admin token of its approver.
+    approver: String,
     entry: enlace_proto::v1::SignedEnvelope,
     peer: identity::Peer,
 }
@@ -117,10 +126,17 @@ fn init_victim(home: &Path) -> Victim {
     )
     .unwrap();
     let peer = identity::verify_entry(&entry).unwrap();
+    let approver = enlace_node::config::add_user(
+        &enlace_node::config::Home::new(home),
+        "approver-1",
+        enlace_node::config::UserRole::Approver,
+    )
+    .unwrap();
     Victim {
         home: home.to_owned(),
         admin_addr,
         token,
+        approver,
         entry,
         peer,
     }
@@ -168,6 +184,41 @@ fn crash_case(n: u64) -> String {
         "+50255550000",
     )
     .to_string()
+}
+
+/// MEX's hit reference for GTM's case with passport `C1`, once it is there.
+async fn hit_reference(mex: &Arc<enlace_node::Node>) -> Option<String> {
+    let answers = mex
+        .outbound_search(
+            "inv",
+            enlace_node::federation::OutboundSearch {
+                purpose: "investigation".into(),
+                case_reference: "MEX-CRASH-1".into(),
+                official_reference: "o".into(),
+                items: vec![doc_item("doc", "GTM", "C1")],
+                deadline: Duration::from_secs(2),
+                peers: vec!["GTM".into()],
+            },
+        )
+        .await
+        .ok()?;
+    let hit = answers.first()?.results.first()?.hits.first()?;
+    Some(hit.hit_reference.clone())
+}
+
+/// A cooperation request following up `reference`.
+fn cooperation(reference: &str) -> pb::FileCooperationRequest {
+    pb::FileCooperationRequest {
+        peer: "GTM".into(),
+        purpose: "investigation".into(),
+        case_reference: "MEX-CRASH-1".into(),
+        official_reference: "o-1".into(),
+        hit_references: vec![reference.into()],
+        requested: vec!["iccs_code".into()],
+        justification: "crash harness".into(),
+        urgency: "routine".into(),
+        requested_deadline_ms: 0,
+    }
 }
 
 /// A signed search from MEX for passport `number`, fresh id and nonce.
@@ -235,6 +286,33 @@ async fn verify_acked(fed: &Running, v: &Victim, acked: &Acked, label: &str) -> 
                     )
                 });
         }
+    }
+    // Every acknowledged cooperation request is in the inbox, and every
+    // acknowledged decision still holds.
+    let mut gtm_admin = admin_client(v.admin_addr, Some(&v.token)).await.unwrap();
+    let inbox: std::collections::HashMap<String, String> = gtm_admin
+        .list_cooperation(pb::ListCooperationRequest {
+            r#box: "inbox".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .into_iter()
+        .map(|c| (c.tracking_id, c.state))
+        .collect();
+    for id in &acked.received {
+        assert!(
+            inbox.contains_key(id),
+            "{label}: acknowledged cooperation request {id} lost"
+        );
+    }
+    for id in &acked.approved {
+        assert_eq!(
+            inbox.get(id).map(String::as_str),
+            Some("approved"),
+            "{label}: acknowledged decision on {id} lost"
+        );
     }
     // Every acknowledged case is found by a search on its document.
     let mut admin = fed.admin("MEX").await.unwrap();
@@ -335,6 +413,52 @@ async fn no_acknowledged_write_is_lost_across_kill_9() {
                 }
             }));
         }
+        // Cooperation: MEX follows a hit with a request (acknowledged when
+        // GTM's signed receipt arrived), GTM's approver approves it
+        // (acknowledged when the Admin call returned).
+        {
+            let (acked, stop) = (acked.clone(), stop.clone());
+            let mex = fed.get("MEX").node.clone();
+            let (addr, approver) = (v.admin_addr, v.approver.clone());
+            workers.push(tokio::spawn(async move {
+                let Ok(mut gtm) = admin_client(addr, Some(&approver)).await else {
+                    return;
+                };
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let Some(reference) = hit_reference(&mex).await else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    let Ok(filed) = mex.file_cooperation("inv", &cooperation(&reference)).await
+                    else {
+                        return;
+                    };
+                    if filed.state != enlace_node::cooperation::State::Received {
+                        return; // queued: GTM did not acknowledge it
+                    }
+                    acked
+                        .lock()
+                        .unwrap()
+                        .received
+                        .push(filed.tracking_id.clone());
+                    let decided = gtm
+                        .decide_cooperation(pb::DecideCooperationRequest {
+                            tracking_id: filed.tracking_id.clone(),
+                            approve: vec!["iccs_code".into()],
+                            source_reliability: "B".into(),
+                            information_credibility: "2".into(),
+                            ..Default::default()
+                        })
+                        .await;
+                    match decided {
+                        Ok(view) if view.get_ref().state == "approved" => {
+                            acked.lock().unwrap().approved.push(filed.tracking_id)
+                        }
+                        _ => return,
+                    }
+                }
+            }));
+        }
         // Let load run a random while, then SIGKILL.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(200..900))).await;
         child.kill().unwrap();
@@ -356,9 +480,12 @@ async fn no_acknowledged_write_is_lost_across_kill_9() {
         );
         let size = verify_acked(&fed, &v, &snapshot, &format!("cycle {cycle}")).await;
         eprintln!(
-            "cycle {cycle}: {} cases and {} receipts verified after kill -9 (log size {size}) in {:?}",
+            "cycle {cycle}: {} cases, {} receipts, {} cooperation requests and {} decisions \
+             verified after kill -9 (log size {size}) in {:?}",
             snapshot.cases.len(),
             snapshot.leaves.len(),
+            snapshot.received.len(),
+            snapshot.approved.len(),
             started.elapsed()
         );
     }
