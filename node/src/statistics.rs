@@ -19,7 +19,7 @@ use crate::{
     node::{now_ms, Node},
     policy::{self, Step},
     stats::{self, Budget, Privacy, ProtectedTable, Protection, TableSpec},
-    store::{Batch, Tree},
+    store::{Batch, Store, Tree},
     tls::PeerConnection,
 };
 
@@ -120,35 +120,55 @@ fn check(r: &pb::StatisticsRequest, now_ms: i64) -> Result<Asked, ServiceError> 
     Ok(Asked { spec, privacy })
 }
 
-impl Node {
-    /// Counts this node's cases for `spec`, page by page (exact; never sent).
-    fn count_table(&self, spec: &TableSpec) -> Result<stats::RawTable, ServiceError> {
-        let mut counter = stats::Counter::new(spec);
-        let mut start: Vec<u8> = Vec::new();
-        let end = vec![0xFF; 8];
-        loop {
-            let page = self
-                .store()
-                .range(Tree::Cases, &start, &end, PAGE)
-                .map_err(|e| self.fail(e))?;
-            let Some((last, _)) = page.last() else { break };
-            let mut next = last.clone();
-            next.push(0);
-            for (_, v) in &page {
-                // A record that does not parse was never imported by this
-                // build: it is not counted (imports validate every case).
-                if let Ok(case) = serde_json::from_slice::<Case>(v) {
-                    counter.case(&case);
-                }
+/// Why counting stopped.
+enum Counting {
+    /// The store failed (the node fails closed).
+    Store(crate::store::Error),
+    /// The table is too large.
+    Table(stats::CountError),
+}
+
+/// Counts the cases in `store` for `spec`, page by page (exact; never sent).
+/// Blocking: reads and decodes every case.
+fn count_cases(store: &dyn Store, spec: &TableSpec) -> Result<stats::RawTable, Counting> {
+    let mut counter = stats::Counter::new(spec);
+    let mut start: Vec<u8> = Vec::new();
+    let end = vec![0xFF; 8];
+    loop {
+        let page = store
+            .range(Tree::Cases, &start, &end, PAGE)
+            .map_err(Counting::Store)?;
+        let Some((last, _)) = page.last() else { break };
+        let mut next = last.clone();
+        next.push(0);
+        for (_, v) in &page {
+            // A record that does not parse was never imported by this
+            // build: it is not counted (imports validate every case).
+            if let Ok(case) = serde_json::from_slice::<Case>(v) {
+                counter.case(&case);
             }
-            if page.len() < PAGE {
-                break;
-            }
-            start = next;
         }
-        counter
-            .finish()
-            .map_err(|e| bad(format!("spec: {}", short(e))))
+        if page.len() < PAGE {
+            break;
+        }
+        start = next;
+    }
+    counter.finish().map_err(Counting::Table)
+}
+
+impl Node {
+    /// Counts this node's cases for `spec` on a blocking thread, so a long
+    /// count does not hold up the requests served on the async workers.
+    async fn count_table(&self, spec: &TableSpec) -> Result<stats::RawTable, ServiceError> {
+        let store = self.store().clone();
+        let spec = spec.clone();
+        let counted = tokio::task::spawn_blocking(move || count_cases(store.as_ref(), &spec))
+            .await
+            .map_err(|_| ServiceError::Internal)?;
+        counted.map_err(|e| match e {
+            Counting::Store(e) => self.fail(e),
+            Counting::Table(e) => bad(format!("spec: {}", short(e))),
+        })
     }
 
     /// Protects a raw table: the agreement's threshold, or privacy charged
@@ -229,19 +249,28 @@ impl Node {
         // takes it (nothing is decoded before the signature is checked, so the
         // mode is not known yet); releases are rare and short next to the count.
         let _guard = BUDGET_LOCK.lock().await;
-        let answer = self
-            .answer_statistics(&conn, &env, now, &mut record)
-            .and_then(|(header, table, effects)| {
-                let json = serde_json::to_string(&table).map_err(|_| ServiceError::Internal)?;
-                // Refused before anything is recorded or spent.
-                if json.len() > MAX_TABLE_BYTES {
-                    return Err(bad(format!(
-                        "the protected table is {} bytes, more than {MAX_TABLE_BYTES}: ask for fewer dimensions or values",
-                        json.len()
-                    )));
-                }
-                Ok((header, table, effects, json))
-            });
+        let answer = async {
+            let (header, asked, threshold, mut effects) =
+                self.admit_statistics(&conn, &env, now, &mut record)?;
+            let raw = self.count_table(&asked.spec).await?;
+            let table = self.protect_table(
+                &raw,
+                threshold,
+                asked.privacy.as_ref(),
+                &conn.node,
+                &mut effects,
+            )?;
+            let json = serde_json::to_string(&table).map_err(|_| ServiceError::Internal)?;
+            // Refused before anything is recorded or spent.
+            if json.len() > MAX_TABLE_BYTES {
+                return Err(bad(format!(
+                    "the protected table is {} bytes, more than {MAX_TABLE_BYTES}: ask for fewer dimensions or values",
+                    json.len()
+                )));
+            }
+            Ok((header, table, effects, json))
+        }
+        .await;
         let (header, table, effects, table_json) = match answer {
             Ok(a) => a,
             Err(e) => return Err(self.refuse(&conn, record, e).await),
@@ -272,13 +301,16 @@ impl Node {
         Ok(self.signer().seal_message(STATISTICS_RESPONSE, &response))
     }
 
-    fn answer_statistics(
+    /// Admits a statistics request: every check, the agreement, the rate
+    /// limit (charged into the effects). Gives back the header, the checked
+    /// request, the agreement's threshold and the effects.
+    fn admit_statistics(
         &self,
         conn: &PeerConnection,
         env: &SignedEnvelope,
         now: i64,
         record: &mut Record,
-    ) -> Result<(pb::RequestHeader, ProtectedTable, Batch), ServiceError> {
+    ) -> Result<(pb::RequestHeader, Asked, u32, Batch), ServiceError> {
         let admitted = self.admit(
             conn,
             env,
@@ -315,15 +347,12 @@ impl Node {
         let quota = self.charge(&conn.node, &held.terms.rate_limits, now)?;
         let mut effects = Batch::new();
         effects.put(Tree::Quotas, quota.0, quota.1.to_be_bytes().to_vec());
-        let raw = self.count_table(&admitted.content.spec)?;
-        let table = self.protect_table(
-            &raw,
+        Ok((
+            header,
+            admitted.content,
             held.terms.statistics_threshold,
-            admitted.content.privacy.as_ref(),
-            &conn.node,
-            &mut effects,
-        )?;
-        Ok((header, table, effects))
+            effects,
+        ))
     }
 
     /// This node's own table for `enlace stats query`, protected with the
@@ -334,7 +363,7 @@ impl Node {
         spec: &TableSpec,
     ) -> Result<ProtectedTable, ServiceError> {
         self.ensure_serving()?;
-        let raw = self.count_table(spec)?;
+        let raw = self.count_table(spec).await?;
         let protection = Protection::new(11, RESOLUTION).map_err(|_| ServiceError::Internal)?;
         let table = stats::protect(&raw, &protection);
         let mut record = self.local_record(user, "statistics", "");
