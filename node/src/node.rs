@@ -35,6 +35,8 @@ pub const SERVICES: [&str; 3] = ["", "enlace.v1.Exchange", "enlace.v1.Admin"];
 
 /// Meta keys of the case and person counters.
 const COUNT_CASES: &[u8] = b"count_cases";
+/// Meta key: the Admin users (name → role, token hash) the log last recorded.
+const USERS_KEY: &[u8] = b"users";
 const COUNT_PERSONS: &[u8] = b"count_persons";
 
 /// Most hits reported per query item.
@@ -527,7 +529,7 @@ impl Node {
         let agreements = crate::agreements::load(store.as_ref())?;
         let audit = AuditLog::open(store.clone(), &config.node_id, signer.signing_key().clone())?;
         let health = HealthReporter::new();
-        Ok(Arc::new(Node {
+        let node = Arc::new(Node {
             commit: GroupCommit::new(store.clone(), options.durable),
             federation: crate::federation::Clients::default(),
             config,
@@ -552,7 +554,65 @@ impl Node {
             write_lock: tokio::sync::Mutex::new(()),
             coop_lock: tokio::sync::Mutex::new(()),
             usage: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }))
+        });
+        node.record_users()?;
+        Ok(node)
+    }
+
+    /// Records the Admin users of `enlace.toml` when they differ from the
+    /// ones the log last saw (users are edited with the node stopped, so an
+    /// insider's new approver or replaced token shows at the next start):
+    /// one local `users_changed` leaf naming who was added, removed, given
+    /// another role or a new token. Token hashes never enter the leaf.
+    fn record_users(&self) -> Result<(), OpenError> {
+        let now: BTreeMap<String, (String, String)> = self
+            .config
+            .users
+            .iter()
+            .map(|u| {
+                let role = serde_json::to_value(u.role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                (u.name.clone(), (role, u.token_sha256.clone()))
+            })
+            .collect();
+        let before: BTreeMap<String, (String, String)> =
+            match self.store.get(Tree::Meta, USERS_KEY)? {
+                Some(v) => serde_json::from_slice(&v)
+                    .map_err(|e| OpenError::State(format!("recorded users: {e}")))?,
+                None => BTreeMap::new(),
+            };
+        if now == before {
+            return Ok(());
+        }
+        let mut changes = Vec::new();
+        for (name, (role, token)) in &now {
+            match before.get(name) {
+                None => changes.push(format!("added {name} ({role})")),
+                Some((was, _)) if was != role => {
+                    changes.push(format!("{name}: role {was} -> {role}"))
+                }
+                Some((_, was)) if was != token => changes.push(format!("{name}: new token")),
+                Some(_) => {}
+            }
+        }
+        for name in before.keys().filter(|n| !now.contains_key(*n)) {
+            changes.push(format!("removed {name}"));
+        }
+        let mut record = self.local_record("enlace.toml", "users_changed", "");
+        record.reason = changes.join("; ");
+        let mut effects = Batch::new();
+        let json = serde_json::to_vec(&now).map_err(|e| OpenError::State(e.to_string()))?;
+        effects.put(Tree::Meta, USERS_KEY.to_vec(), json);
+        let receipt = self
+            .audit
+            .append(record, effects)
+            .map_err(|e| OpenError::State(format!("recording the users: {e}")))?;
+        self.store.flush()?;
+        self.audit.mark_durable(receipt.index + 1);
+        tracing::info!(changes = %changes.join("; "), "Admin users changed since the last start: recorded");
+        Ok(())
     }
 
     /// This node's id.

@@ -329,3 +329,56 @@ async fn health_and_reflection_answer_on_both_ports() {
     }
     fed.stop().await;
 }
+
+#[tokio::test]
+async fn user_changes_made_while_stopped_are_recorded_at_the_next_start() {
+    let mut fed = Federation::new().node("GTM").start().await.unwrap();
+    let users_leaves = |fed: &Running| -> Vec<String> {
+        fed.get("GTM")
+            .node
+            .audit()
+            .tail(100)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .filter(|r| r.action == "users_changed")
+            .map(|r| r.reason)
+            .collect()
+    };
+    assert_eq!(users_leaves(&fed), vec!["added operator (operator)"]);
+    // An approver added and the operator's token replaced, node stopped.
+    fed.restart("GTM", |dir| {
+        let home = enlace_node::config::Home::new(dir);
+        enlace_node::config::add_user(&home, "approver-1", enlace_node::config::UserRole::Approver)
+            .unwrap();
+        let path = home.config();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old = text
+            .lines()
+            .find(|l| l.starts_with("token_sha256"))
+            .unwrap()
+            .to_owned();
+        let new = format!("token_sha256 = \"{}\"", "ab".repeat(32));
+        std::fs::write(&path, text.replacen(&old, &new, 1)).unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        users_leaves(&fed),
+        vec![
+            "added operator (operator)",
+            "added approver-1 (approver); operator: new token"
+        ]
+    );
+    // Unchanged: nothing more is recorded; the log still verifies.
+    fed.restart("GTM", |_| {}).await.unwrap();
+    assert_eq!(users_leaves(&fed).len(), 2);
+    let log = fed.get("GTM").node.audit();
+    assert_eq!(log.verify().unwrap(), log.len());
+    let leaves = log.tail(100).unwrap();
+    assert!(leaves
+        .iter()
+        .filter(|r| r.action == "users_changed")
+        .all(|r| !r.reason.contains(&"ab".repeat(32))));
+    fed.stop().await;
+}
