@@ -18,9 +18,16 @@
 //! over a measured phase divided by the requests it answered, so the load
 //! generator is excluded. Every request of a phase is built and signed (fresh
 //! request id and nonce) before the phase is timed. See `docs/performance.md`.
+//!
+//! `enlace-bench soak` runs the durable node (c) for a long time under an
+//! open-loop mixed load at a fixed rate (searches, explanations, cooperation
+//! requests and polls, checkpoints with inclusion proofs, node info, health;
+//! each call built and signed just before it is sent, every answer checked),
+//! samples the child's memory, CPU, descriptors, threads and data directory,
+//! and reports memory growth, errors by kind and latency percentiles by kind.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     fmt,
     io::{BufRead, BufReader, Read as _, Write as _},
     net::SocketAddr,
@@ -28,7 +35,7 @@ use std::{
     process::{Child, ChildStdin, Command, Stdio},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        mpsc, Arc,
+        mpsc, Arc, Mutex, MutexGuard,
     },
     time::{Duration, Instant},
 };
@@ -37,9 +44,16 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::{Parser, Subcommand, ValueEnum};
 use ed25519_dalek::VerifyingKey;
 use enlace_node::{
+    checkpoint::Checkpoint,
     config::Home,
-    envelope::{self, Signer, SEARCH_REQUEST, SEARCH_RESPONSE},
+    envelope::{
+        self, Signer, COOPERATION_REQUEST, COOPERATION_STATUS, EXPLAIN_REQUEST, EXPLAIN_RESPONSE,
+        GET_COOPERATION, SEARCH_REQUEST, SEARCH_RESPONSE,
+    },
+    error::code_name,
+    federation,
     identity::{self, Peer, PeerRegistry},
+    merkle,
     node::{now_ms, OpenOptions},
     server::{self, Listeners},
     store::{SledStore, Store, Tree},
@@ -57,11 +71,14 @@ use enlace_tests::{
 };
 use prost::Message as _;
 use rand::Rng as _;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, time::Instant as TokioInstant};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     transport::{Channel, Server},
     Request, Response, Status,
+};
+use tonic_health::pb::{
+    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
 };
 
 /// The node that answers (holds the data).
@@ -77,14 +94,16 @@ const MAX_PERSONS: u64 = 10_000_000;
 /// File in the data directory recording a completed load.
 const META_FILE: &str = "bench.json";
 
-/// Benchmarks the inbound search against an echo and a crypto-floor server.
+/// Benchmarks the inbound search against an echo and a crypto-floor server;
+/// `soak` runs the node under a long mixed load.
 #[derive(Parser, Debug)]
 #[command(
     name = "enlace-bench",
-    about = "Throughput, latency and server CPU per request: echo, crypto floor and full node"
+    about = "Throughput, latency and server CPU per request: echo, crypto floor and full node \
+             (without a subcommand); a long mixed-load soak of the node (`soak`)"
 )]
 struct Cli {
-    /// Internal subcommands (the bench re-executes itself).
+    /// `soak`, or the internal subcommands (the bench re-executes itself).
     #[command(subcommand)]
     cmd: Option<Cmd>,
     /// Benchmark options.
@@ -92,9 +111,25 @@ struct Cli {
     bench: BenchArgs,
 }
 
-/// Internal subcommands.
+/// Subcommands.
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Runs the durable node under a fixed-rate open-loop mixed load for a long
+    /// time and reports memory growth, errors and latency percentiles.
+    ///
+    /// Each slot i starts at t0 + i/rate whatever the earlier ones did, in a
+    /// task of its own; latency counts from that scheduled time. The mix: 55 %
+    /// Search (passport hit, passport miss, phone hit), 15 % Explain, 8 %
+    /// RequestCooperation citing a hit reference of an earlier answer, 2 %
+    /// GetCooperation of a request filed earlier, 10 % GetCheckpoint followed
+    /// by GetInclusionProof of an earlier receipt's leaf, 5 % NodeInfo, 5 %
+    /// health. Every request is built and signed (new request id and nonce)
+    /// just before it is sent; every answer is checked (signature under the
+    /// server's key, binding to the request, audit receipt, expected hits and
+    /// states, proofs). Every --sample-secs the server's VmRSS, VmHWM, CPU,
+    /// open fds, threads and data directory size are printed and written to
+    /// the CSV file. Any failed call makes the exit status non-zero.
+    Soak(SoakArgs),
     /// Serves one server kind from DIR, prints `PORT <n>`, stops when stdin closes.
     #[command(hide = true)]
     Serve {
@@ -214,6 +249,7 @@ fn main() -> anyhow::Result<()> {
     let result = match cli.cmd {
         Some(Cmd::Serve { kind, dir }) => rt.block_on(serve(kind, &dir)),
         Some(Cmd::Load { dir, persons }) => rt.block_on(load(&dir, persons)),
+        Some(Cmd::Soak(args)) => rt.block_on(soak(args)),
         None => rt.block_on(bench(cli.bench)),
     };
     rt.shutdown_timeout(Duration::from_secs(5));
@@ -1556,4 +1592,1247 @@ async fn bench(opts: BenchArgs) -> anyhow::Result<()> {
         "{errors} requests failed during measured phases"
     );
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Soak: a long open-loop mixed load against the durable node
+// ---------------------------------------------------------------------------
+
+/// Options of `enlace-bench soak`.
+#[derive(clap::Args, Debug, Clone)]
+struct SoakArgs {
+    /// Data directory to create or reuse (skips the load when already loaded).
+    /// One bench per directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Persons in the server node (about 2.5 per case). Ignored when --data
+    /// already holds a loaded node.
+    #[arg(long, default_value_t = 1_000_000)]
+    persons: u64,
+    /// Slots started per second, whatever the earlier ones did (open loop).
+    /// A slot is one call (two for GetCheckpoint + GetInclusionProof).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Length of the measured window after the warm-up, minutes.
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
+    /// Seconds between two samples of the server process.
+    #[arg(long, default_value_t = 10.0)]
+    sample_secs: f64,
+    /// Seconds of the same load before the measured window: its latencies are
+    /// not reported and the RSS growth is counted from its end.
+    #[arg(long, default_value_t = 60.0)]
+    warmup_secs: f64,
+    /// CSV file for the samples (default: DIR/soak.csv).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Deadline of every call, seconds (a late answer counts as an error).
+    #[arg(long, default_value_t = 10.0)]
+    timeout_secs: f64,
+}
+
+/// Which search a `Search` call makes (one item each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Probe {
+    /// A loaded passport: one hit.
+    PassportHit,
+    /// A well-formed passport outside the loaded range: no hit.
+    PassportMiss,
+    /// A loaded phone number: one hit.
+    PhoneHit,
+}
+
+/// One kind of call of the soak load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    /// `Search` with one item.
+    Search(Probe),
+    /// `Explain` of an identifier search under the bench agreement.
+    Explain,
+    /// `RequestCooperation` citing a hit reference from an earlier answer.
+    RequestCooperation,
+    /// `GetCooperation` of a request filed earlier.
+    GetCooperation,
+    /// `GetCheckpoint`, then `GetInclusionProof` in that checkpoint.
+    GetCheckpoint,
+    /// `GetInclusionProof` of an earlier receipt's leaf in the checkpoint just
+    /// fetched: follows every `GetCheckpoint`, never scheduled alone.
+    GetInclusionProof,
+    /// `NodeInfo`: the signed directory entry.
+    NodeInfo,
+    /// `grpc.health.v1.Health/Check` of `enlace.v1.Exchange`.
+    Health,
+}
+
+/// What the slots start, in percent (sums to 100).
+const MIX: [(Op, u32); 9] = [
+    (Op::Search(Probe::PassportHit), 19),
+    (Op::Search(Probe::PassportMiss), 18),
+    (Op::Search(Probe::PhoneHit), 18),
+    (Op::Explain, 15),
+    (Op::RequestCooperation, 8),
+    (Op::GetCooperation, 2),
+    (Op::GetCheckpoint, 10),
+    (Op::NodeInfo, 5),
+    (Op::Health, 5),
+];
+
+impl Op {
+    /// The operation of slot percentile `r` (0 to 99) of [`MIX`].
+    fn pick(r: u32) -> Op {
+        let mut below = 0;
+        for (op, share) in MIX {
+            below += share;
+            if r < below {
+                return op;
+            }
+        }
+        Op::Health
+    }
+
+    /// The name in the report.
+    fn name(self) -> &'static str {
+        match self {
+            Op::Search(Probe::PassportHit) => "Search passport hit",
+            Op::Search(Probe::PassportMiss) => "Search passport miss",
+            Op::Search(Probe::PhoneHit) => "Search phone hit",
+            Op::Explain => "Explain",
+            Op::RequestCooperation => "RequestCooperation",
+            Op::GetCooperation => "GetCooperation",
+            Op::GetCheckpoint => "GetCheckpoint",
+            Op::GetInclusionProof => "GetInclusionProof",
+            Op::NodeInfo => "NodeInfo",
+            Op::Health => "Health",
+        }
+    }
+}
+
+/// Why one call counts as an error: its gRPC status (transport errors
+/// included) or the check its answer failed.
+#[derive(Debug)]
+struct Failure(String);
+
+impl From<Status> for Failure {
+    fn from(s: Status) -> Self {
+        let message: String = s.message().chars().take(120).collect();
+        Failure(format!("{}: {message}", code_name(s.code())))
+    }
+}
+
+/// A failed check of an answer.
+fn failed(what: &str) -> Failure {
+    Failure(format!("check: {what}"))
+}
+
+/// The most recent values of one kind that later calls cite.
+struct Recent<T> {
+    /// Oldest first, at most [`Recent::CAPACITY`].
+    items: VecDeque<T>,
+}
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent {
+            items: VecDeque::new(),
+        }
+    }
+}
+
+impl<T: Clone> Recent<T> {
+    /// Values kept.
+    const CAPACITY: usize = 4096;
+
+    /// Keeps `value`, forgetting the oldest when full.
+    fn push(&mut self, value: T) {
+        if self.items.len() == Self::CAPACITY {
+            self.items.pop_front();
+        }
+        self.items.push_back(value);
+    }
+
+    /// One of the values kept, at random.
+    fn pick(&self) -> Option<T> {
+        if self.items.is_empty() {
+            return None;
+        }
+        let i = rand::thread_rng().gen_range(0..self.items.len());
+        self.items.get(i).cloned()
+    }
+}
+
+/// What earlier answers gave that later calls cite.
+#[derive(Default)]
+struct Cited {
+    /// Hit references of search answers.
+    hit_references: Recent<String>,
+    /// Audit receipts of signed answers: (leaf index, leaf hash).
+    receipts: Recent<(u64, [u8; 32])>,
+    /// Tracking ids of accepted cooperation requests.
+    filed: Recent<String>,
+}
+
+/// Locks a mutex; a poisoned lock is taken as is (a panicking call only ever
+/// leaves complete values behind).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One finished call.
+struct Outcome {
+    /// Its kind.
+    op: Op,
+    /// From the slot's scheduled time (the first call of a slot) or from its
+    /// own start (the inclusion proof after a checkpoint) to its answer.
+    latency: Duration,
+    /// Whether it succeeded and its answer passed the checks.
+    result: Result<(), Failure>,
+}
+
+/// The load generator's side of the soak: one HTTP/2 connection to the node,
+/// the client's signing key and what the answers are checked against.
+struct SoakClient {
+    /// The Exchange service on the connection.
+    exchange: ExchangeClient<Channel>,
+    /// The health service on the same connection.
+    health: HealthClient<Channel>,
+    /// The client node's signing key.
+    signer: Signer,
+    /// The server's verified directory entry (its keys, for every answer).
+    server: Peer,
+    /// Persons loaded (identifier numbers below this hit).
+    persons: u64,
+    /// Deadline of each call.
+    timeout: Duration,
+    /// What earlier answers gave.
+    cited: Mutex<Cited>,
+}
+
+impl SoakClient {
+    /// Connects to the started node (lazily: the first call opens the connection).
+    fn connect(
+        dir: &Path,
+        proc: &ServerProc,
+        persons: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<SoakClient> {
+        let mut server = identity::verify_entry(&read_entry(&server_home(dir))?)?;
+        server.endpoint = format!("127.0.0.1:{}", proc.port);
+        let client = client_home(dir);
+        let tls = identity::read_tls(&client.tls_cert(), &client.tls_key())?;
+        let channel = federation::channel(&tls, &server, Duration::from_secs(10))?;
+        Ok(SoakClient {
+            exchange: ExchangeClient::new(channel.clone()),
+            health: HealthClient::new(channel),
+            signer: Signer::new(identity::read_signing_key(&client.signing_key())?),
+            server,
+            persons,
+            timeout,
+            cited: Mutex::new(Cited::default()),
+        })
+    }
+
+    /// A call with the deadline.
+    fn call<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(self.timeout);
+        request
+    }
+
+    /// A fresh request header (new request id and nonce, valid for 60 s).
+    fn header(&self) -> pb::RequestHeader {
+        let now = now_ms();
+        pb::RequestHeader {
+            request_id: uuid_v7(),
+            from_node: CLIENT_ID.into(),
+            to_node: SERVER_ID.into(),
+            issued_at_ms: now,
+            expires_at_ms: now + 60_000,
+            nonce: random_nonce().to_vec(),
+            purpose: "investigation".into(),
+            legal_basis: Some(pb::LegalBasis {
+                agreement_id: agreement_id(CLIENT_ID, SERVER_ID),
+                instrument: INSTRUMENT.into(),
+            }),
+            case_reference: "BENCH-SOAK-1".into(),
+            official_reference: "official-soak".into(),
+        }
+    }
+
+    /// Checks a signed answer to `sent` (whose request id is `request_id`):
+    /// signed by the server's pinned key as `payload_type`, decodable, bound
+    /// to the request (id and digest), naming the server, carrying an audit
+    /// receipt whose signed checkpoint covers its leaf. Keeps the receipt.
+    fn verify_answer<M: prost::Message + Default>(
+        &self,
+        sent: &SignedEnvelope,
+        request_id: &str,
+        got: &SignedEnvelope,
+        payload_type: &'static str,
+        header_of: fn(&M) -> Option<&pb::ResponseHeader>,
+    ) -> Result<M, Failure> {
+        envelope::verify(got, payload_type, |kid| {
+            self.server
+                .keys
+                .iter()
+                .find(|(k, _)| k == kid)
+                .map(|(_, key)| *key)
+        })
+        .map_err(|_| failed("answer does not verify under the server's key"))?;
+        let answer =
+            M::decode(got.payload.as_slice()).map_err(|_| failed("answer does not decode"))?;
+        let header = header_of(&answer).ok_or_else(|| failed("answer without header"))?;
+        if header.request_id != request_id
+            || header.request_digest != envelope::digest(sent)
+            || header.responder != SERVER_ID
+        {
+            return Err(failed("answer not bound to the request"));
+        }
+        let receipt = header
+            .receipt
+            .as_ref()
+            .ok_or_else(|| failed("answer without audit receipt"))?;
+        let leaf: [u8; 32] = receipt
+            .leaf_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| failed("receipt leaf hash is not 32 bytes"))?;
+        let cp = federation::peer_checkpoint(&self.server, &receipt.checkpoint)
+            .map_err(|_| failed("receipt checkpoint does not verify"))?;
+        if cp.size <= receipt.index {
+            return Err(failed("receipt checkpoint does not cover its leaf"));
+        }
+        lock(&self.cited).receipts.push((receipt.index, leaf));
+        Ok(answer)
+    }
+
+    /// One search with one item; the answer must hit exactly when expected.
+    async fn search(&self, probe: Probe) -> Result<(), Failure> {
+        let (item, hit) = {
+            let mut rng = rand::thread_rng();
+            let g = rng.gen_range(0..self.persons);
+            match probe {
+                Probe::PassportHit => (doc_item("q", issuer(g), &document(g)), true),
+                Probe::PassportMiss => {
+                    let g = self.persons + rng.gen_range(0..1_000_000);
+                    (doc_item("q", issuer(g), &document(g)), false)
+                }
+                Probe::PhoneHit => (phone_item("q", &phone(g)), true),
+            }
+        };
+        let header = self.header();
+        let id = header.request_id.clone();
+        let request = pb::SearchRequest {
+            header: Some(header),
+            items: vec![item],
+        };
+        let sent = self.signer.seal_message(SEARCH_REQUEST, &request);
+        let got = self
+            .exchange
+            .clone()
+            .search(self.call(sent.clone()))
+            .await?
+            .into_inner();
+        let answer =
+            self.verify_answer::<pb::SearchResponse>(&sent, &id, &got, SEARCH_RESPONSE, |m| {
+                m.header.as_ref()
+            })?;
+        let [result] = answer.results.as_slice() else {
+            return Err(failed("search answer does not hold exactly one item"));
+        };
+        if result.item_id != "q" || result.hit != hit {
+            return Err(failed(if hit {
+                "expected hit missing"
+            } else {
+                "unexpected hit"
+            }));
+        }
+        if hit {
+            let reference = result
+                .hits
+                .first()
+                .map(|h| h.hit_reference.clone())
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| failed("hit without hit reference"))?;
+            lock(&self.cited).hit_references.push(reference);
+        }
+        Ok(())
+    }
+
+    /// What an identifier search would be given; it must be allowed.
+    async fn explain(&self) -> Result<(), Failure> {
+        let header = self.header();
+        let id = header.request_id.clone();
+        let request = pb::ExplainRequest {
+            header: Some(header),
+            query_kinds: vec!["identifier".into()],
+        };
+        let sent = self.signer.seal_message(EXPLAIN_REQUEST, &request);
+        let got = self
+            .exchange
+            .clone()
+            .explain(self.call(sent.clone()))
+            .await?
+            .into_inner();
+        let answer =
+            self.verify_answer::<pb::ExplainResponse>(&sent, &id, &got, EXPLAIN_RESPONSE, |m| {
+                m.header.as_ref()
+            })?;
+        if !answer.allowed || !answer.step2.is_some_and(|s| s.permitted) {
+            return Err(failed("explanation does not allow the bench's searches"));
+        }
+        Ok(())
+    }
+
+    /// Files a cooperation request citing one earlier hit reference; it must
+    /// be received under its request id.
+    async fn request_cooperation(&self) -> Result<(), Failure> {
+        let reference = lock(&self.cited)
+            .hit_references
+            .pick()
+            .ok_or_else(|| failed("no hit reference to cite yet"))?;
+        let header = self.header();
+        let id = header.request_id.clone();
+        let request = pb::CooperationRequest {
+            header: Some(header),
+            hit_references: vec![reference],
+            requested: vec!["iccs_code".into()],
+            justification: "Soak benchmark: the case facts of a step-1 hit".into(),
+            urgency: "routine".into(),
+            requested_deadline_ms: 0,
+        };
+        let sent = self.signer.seal_message(COOPERATION_REQUEST, &request);
+        let got = self
+            .exchange
+            .clone()
+            .request_cooperation(self.call(sent.clone()))
+            .await?
+            .into_inner();
+        let status = self.verify_answer::<pb::CooperationStatus>(
+            &sent,
+            &id,
+            &got,
+            COOPERATION_STATUS,
+            |m| m.header.as_ref(),
+        )?;
+        if status.tracking_id != id || status.state != "received" {
+            return Err(failed("cooperation request not received under its id"));
+        }
+        lock(&self.cited).filed.push(id);
+        Ok(())
+    }
+
+    /// Polls one filed request; nobody decides, so it must still be received.
+    async fn get_cooperation(&self) -> Result<(), Failure> {
+        let tracking_id = lock(&self.cited)
+            .filed
+            .pick()
+            .ok_or_else(|| failed("no cooperation request filed yet"))?;
+        let header = self.header();
+        let id = header.request_id.clone();
+        let request = pb::GetCooperationRequest {
+            header: Some(header),
+            tracking_id: tracking_id.clone(),
+        };
+        let sent = self.signer.seal_message(GET_COOPERATION, &request);
+        let got = self
+            .exchange
+            .clone()
+            .get_cooperation(self.call(sent.clone()))
+            .await?
+            .into_inner();
+        let status = self.verify_answer::<pb::CooperationStatus>(
+            &sent,
+            &id,
+            &got,
+            COOPERATION_STATUS,
+            |m| m.header.as_ref(),
+        )?;
+        if status.tracking_id != tracking_id || status.state != "received" {
+            return Err(failed("polled cooperation request is not received"));
+        }
+        Ok(())
+    }
+
+    /// The latest checkpoint, signed by the server for its log.
+    async fn checkpoint(&self) -> Result<Checkpoint, Failure> {
+        let note = self
+            .exchange
+            .clone()
+            .get_checkpoint(self.call(pb::GetCheckpointRequest {}))
+            .await?
+            .into_inner()
+            .note;
+        federation::peer_checkpoint(&self.server, &note)
+            .map_err(|_| failed("checkpoint does not verify"))
+    }
+
+    /// Proves that the receipt's leaf is in the checkpoint's tree.
+    async fn inclusion_proof(
+        &self,
+        cp: &Checkpoint,
+        (index, leaf): (u64, [u8; 32]),
+    ) -> Result<(), Failure> {
+        if index >= cp.size {
+            return Err(failed(
+                "latest checkpoint does not cover an earlier receipt",
+            ));
+        }
+        let proof = self
+            .exchange
+            .clone()
+            .get_inclusion_proof(self.call(pb::InclusionProofRequest {
+                index,
+                tree_size: cp.size,
+            }))
+            .await?
+            .into_inner();
+        if proof.leaf_hash != leaf {
+            return Err(failed("the log holds another leaf at the receipt's index"));
+        }
+        let path = proof
+            .hashes
+            .iter()
+            .map(|h| <[u8; 32]>::try_from(h.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| failed("malformed inclusion proof"))?;
+        merkle::verify_inclusion(index, cp.size, &leaf, &path, &cp.root)
+            .map_err(|_| failed("inclusion proof does not verify"))
+    }
+
+    /// The server's directory entry: signed, naming the server and its key.
+    async fn node_info(&self) -> Result<(), Failure> {
+        let entry = self
+            .exchange
+            .clone()
+            .node_info(self.call(NodeInfoRequest {}))
+            .await?
+            .into_inner();
+        let peer = identity::verify_entry(&entry)
+            .map_err(|_| failed("directory entry does not verify"))?;
+        if peer.node_id.as_str() != SERVER_ID || peer.keys != self.server.keys {
+            return Err(failed("directory entry names another node or key"));
+        }
+        Ok(())
+    }
+
+    /// Health of the peer-facing service: it must be serving.
+    async fn health(&self) -> Result<(), Failure> {
+        let status = self
+            .health
+            .clone()
+            .check(self.call(HealthCheckRequest {
+                service: "enlace.v1.Exchange".into(),
+            }))
+            .await?
+            .into_inner()
+            .status();
+        if status != ServingStatus::Serving {
+            return Err(failed("Exchange is not serving"));
+        }
+        Ok(())
+    }
+
+    /// Runs the slot `op` scheduled at `at`: its call, built and signed now
+    /// (and after `GetCheckpoint`, the inclusion proof).
+    async fn run(&self, op: Op, at: TokioInstant) -> Vec<Outcome> {
+        let result = match op {
+            Op::Search(probe) => self.search(probe).await,
+            Op::Explain => self.explain().await,
+            Op::RequestCooperation => self.request_cooperation().await,
+            Op::GetCooperation => self.get_cooperation().await,
+            Op::GetCheckpoint | Op::GetInclusionProof => return self.run_log(at).await,
+            Op::NodeInfo => self.node_info().await,
+            Op::Health => self.health().await,
+        };
+        vec![Outcome {
+            op,
+            latency: at.elapsed(),
+            result,
+        }]
+    }
+
+    /// `GetCheckpoint`, then the inclusion proof of a receipt received before
+    /// it was asked for (so the checkpoint must cover it).
+    async fn run_log(&self, at: TokioInstant) -> Vec<Outcome> {
+        let receipt = lock(&self.cited).receipts.pick();
+        let checkpoint = self.checkpoint().await;
+        let mut outcomes = Vec::with_capacity(2);
+        let cp = match checkpoint {
+            Ok(cp) => {
+                outcomes.push(Outcome {
+                    op: Op::GetCheckpoint,
+                    latency: at.elapsed(),
+                    result: Ok(()),
+                });
+                cp
+            }
+            Err(e) => {
+                outcomes.push(Outcome {
+                    op: Op::GetCheckpoint,
+                    latency: at.elapsed(),
+                    result: Err(e),
+                });
+                return outcomes;
+            }
+        };
+        let started = TokioInstant::now();
+        let result = match receipt {
+            Some(receipt) => self.inclusion_proof(&cp, receipt).await,
+            None => Err(failed("no receipt to prove yet")),
+        };
+        outcomes.push(Outcome {
+            op: Op::GetInclusionProof,
+            latency: started.elapsed(),
+            result,
+        });
+        outcomes
+    }
+
+    /// Before the clock starts: one hit and one cooperation request, so every
+    /// kind of call has something to cite.
+    async fn prime(&self) -> anyhow::Result<()> {
+        for op in [Op::Search(Probe::PassportHit), Op::RequestCooperation] {
+            for outcome in self.run(op, TokioInstant::now()).await {
+                outcome
+                    .result
+                    .map_err(|f| anyhow!("priming {}: {}", outcome.op.name(), f.0))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every call of the run, as the calls finish.
+#[derive(Default)]
+struct Tally {
+    /// Latencies (ns) of successful calls of measured slots, by kind.
+    latencies: BTreeMap<Op, Vec<u64>>,
+    /// Calls finished (answered or failed), warm-up included.
+    calls: u64,
+    /// Failed calls by kind and failure, warm-up included.
+    errors: BTreeMap<(Op, String), u64>,
+    /// Failed calls of warm-up slots.
+    warmup_errors: u64,
+    /// Measured slots finished.
+    measured_slots: u64,
+    /// When the last measured slot finished.
+    last_measured: Option<TokioInstant>,
+}
+
+/// Distinct failures printed as they first happen (the rest are counted).
+const PRINTED_FAILURES: usize = 20;
+
+impl Tally {
+    /// Failed calls so far.
+    fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Adds the calls of one slot; `measured` when the slot lies in the
+    /// measured window. `secs` (the run's clock) is printed with a new failure.
+    fn record(&mut self, measured: bool, outcomes: Vec<Outcome>, secs: f64) {
+        for Outcome {
+            op,
+            latency,
+            result,
+        } in outcomes
+        {
+            self.calls += 1;
+            match result {
+                Ok(()) if measured => self
+                    .latencies
+                    .entry(op)
+                    .or_default()
+                    .push(latency.as_nanos() as u64),
+                Ok(()) => {}
+                Err(Failure(why)) => {
+                    if !measured {
+                        self.warmup_errors += 1;
+                    }
+                    let distinct = self.errors.len();
+                    let count = self.errors.entry((op, why.clone())).or_default();
+                    if *count == 0 && distinct < PRINTED_FAILURES {
+                        println!("  t={secs:7.1} s error: {} {why}", op.name());
+                    }
+                    *count += 1;
+                }
+            }
+        }
+        if measured {
+            self.measured_slots += 1;
+            self.last_measured = Some(TokioInstant::now());
+        }
+    }
+}
+
+/// One sample of the server process and of the load.
+#[derive(Clone, Debug)]
+struct Sample {
+    /// Seconds since the load started.
+    secs: f64,
+    /// `start`, `warmup`, `warmup-end`, `measure` or `end`.
+    phase: &'static str,
+    /// Resident set (`VmRSS`), KiB.
+    rss_kib: u64,
+    /// Peak resident set (`VmHWM`), KiB.
+    hwm_kib: u64,
+    /// CPU time (utime + stime, all threads), seconds.
+    cpu_secs: f64,
+    /// CPU used by other processes since the previous sample, cores.
+    other_cores: f64,
+    /// Open file descriptors.
+    fds: usize,
+    /// Threads.
+    threads: u64,
+    /// Space the server's data directory takes on disk (allocated blocks), bytes.
+    data_bytes: u64,
+    /// Calls finished.
+    calls: u64,
+    /// Failed calls.
+    errors: u64,
+    /// Slots started whose calls have not finished.
+    in_flight: usize,
+}
+
+/// A `kB` figure of `/proc/<pid>/status`, in KiB (or the plain `Threads` count).
+fn status_field(status: &str, name: &str) -> anyhow::Result<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no {name} in /proc status"))
+}
+
+/// Space a directory tree takes on disk (allocated blocks), bytes.
+fn disk_bytes(path: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
+/// Takes samples of the server and writes them to the CSV file.
+struct Sampler {
+    /// The server's process id.
+    pid: String,
+    /// The server's data directory.
+    data_dir: PathBuf,
+    /// Clock ticks per second of `/proc` times.
+    ticks: f64,
+    /// When the load started.
+    t0: TokioInstant,
+    /// The calls so far.
+    tally: Arc<Mutex<Tally>>,
+    /// Slots in flight.
+    in_flight: Arc<AtomicUsize>,
+    /// The samples so far and the machine's, the server's and this process's
+    /// CPU seconds at the last one.
+    samples: Mutex<(Vec<Sample>, [f64; 3])>,
+    /// The CSV file.
+    csv: Mutex<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Sampler {
+    /// Creates the CSV file (with its header line).
+    fn create(
+        out: &Path,
+        pid: u32,
+        data_dir: PathBuf,
+        t0: TokioInstant,
+        tally: Arc<Mutex<Tally>>,
+        in_flight: Arc<AtomicUsize>,
+    ) -> anyhow::Result<Sampler> {
+        let file =
+            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let mut csv = std::io::BufWriter::new(file);
+        writeln!(
+            csv,
+            "secs,phase,vm_rss_kib,vm_hwm_kib,cpu_secs,other_cores,fds,threads,data_dir_bytes,calls,errors,in_flight"
+        )?;
+        csv.flush()?;
+        let ticks = clock_ticks();
+        let pid = pid.to_string();
+        let cpu = [
+            machine_busy_secs(ticks)?,
+            cpu_secs(&pid, ticks)?,
+            cpu_secs("self", ticks)?,
+        ];
+        Ok(Sampler {
+            pid,
+            data_dir,
+            ticks,
+            t0,
+            tally,
+            in_flight,
+            samples: Mutex::new((Vec::new(), cpu)),
+            csv: Mutex::new(csv),
+        })
+    }
+
+    /// Takes one sample: prints it and appends it to the CSV file.
+    fn take(&self, phase: &'static str) -> anyhow::Result<()> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let cpu = [
+            machine_busy_secs(self.ticks)?,
+            cpu_secs(&self.pid, self.ticks)?,
+            cpu_secs("self", self.ticks)?,
+        ];
+        let (calls, errors) = {
+            let tally = lock(&self.tally);
+            (tally.calls, tally.error_count())
+        };
+        let mut samples = lock(&self.samples);
+        let (list, before) = &mut *samples;
+        let secs = self.t0.elapsed().as_secs_f64();
+        let dt = (secs - list.last().map_or(0.0, |s| s.secs)).max(1e-3);
+        let other = (cpu[0] - before[0]) - (cpu[1] - before[1]) - (cpu[2] - before[2]);
+        let sample = Sample {
+            secs,
+            phase,
+            rss_kib: status_field(&status, "VmRSS")?,
+            hwm_kib: status_field(&status, "VmHWM")?,
+            cpu_secs: cpu[1],
+            other_cores: (other / dt).max(0.0),
+            fds: std::fs::read_dir(format!("/proc/{}/fd", self.pid))?.count(),
+            threads: status_field(&status, "Threads")?,
+            data_bytes: disk_bytes(&self.data_dir)?,
+            calls,
+            errors,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+        };
+        let cores = list
+            .last()
+            .map_or(f64::NAN, |p| (sample.cpu_secs - p.cpu_secs) / dt);
+        println!(
+            "  t={:7.1} s {:<10} rss {:8.1} MiB  hwm {:8.1} MiB  cpu {:8.1} s ({:4.2} cores; others {:4.2})  fds {:3}  threads {:3}  data {:8.1} MiB  calls {:8}  errors {}  in flight {}",
+            sample.secs,
+            sample.phase,
+            sample.rss_kib as f64 / 1024.0,
+            sample.hwm_kib as f64 / 1024.0,
+            sample.cpu_secs,
+            cores,
+            sample.other_cores,
+            sample.fds,
+            sample.threads,
+            sample.data_bytes as f64 / MIB,
+            sample.calls,
+            sample.errors,
+            sample.in_flight
+        );
+        let mut csv = lock(&self.csv);
+        writeln!(
+            csv,
+            "{:.1},{},{},{},{:.2},{:.2},{},{},{},{},{},{}",
+            sample.secs,
+            sample.phase,
+            sample.rss_kib,
+            sample.hwm_kib,
+            sample.cpu_secs,
+            sample.other_cores,
+            sample.fds,
+            sample.threads,
+            sample.data_bytes,
+            sample.calls,
+            sample.errors,
+            sample.in_flight
+        )?;
+        csv.flush()?;
+        list.push(sample);
+        *before = cpu;
+        Ok(())
+    }
+
+    /// The samples taken.
+    fn samples(&self) -> Vec<Sample> {
+        lock(&self.samples).0.clone()
+    }
+}
+
+/// Bytes per MiB.
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Samples every `every` from the start, and once at the end of the warm-up.
+async fn sample_forever(sampler: Arc<Sampler>, every: Duration, warmup: Duration) {
+    let mut warmup_sampled = warmup.is_zero();
+    let mut k = 1u32;
+    loop {
+        let tick = every * k;
+        let (at, phase) = if !warmup_sampled && warmup <= tick {
+            warmup_sampled = true;
+            if warmup == tick {
+                k += 1;
+            }
+            (warmup, "warmup-end")
+        } else {
+            k += 1;
+            (tick, if tick < warmup { "warmup" } else { "measure" })
+        };
+        tokio::time::sleep_until(sampler.t0 + at).await;
+        if let Err(e) = sampler.take(phase) {
+            println!("  sample failed: {e:#}");
+        }
+    }
+}
+
+/// When the slots start.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// When slot 0 starts.
+    t0: TokioInstant,
+    /// Slots per second.
+    rate: f64,
+    /// Length of the warm-up (its slots are not in the latency figures).
+    warmup: Duration,
+    /// Length of the measured window that follows.
+    window: Duration,
+}
+
+impl Plan {
+    /// When slot `i` starts.
+    fn slot(&self, i: u64) -> TokioInstant {
+        self.t0 + Duration::from_secs_f64(i as f64 / self.rate)
+    }
+
+    /// Slots in the whole run.
+    fn slots(&self) -> u64 {
+        (self.rate * (self.warmup + self.window).as_secs_f64()).round() as u64
+    }
+
+    /// When the measured window starts.
+    fn measured_from(&self) -> TokioInstant {
+        self.t0 + self.warmup
+    }
+}
+
+/// What the scheduler saw.
+struct Schedule {
+    /// Slots started.
+    slots: u64,
+    /// Largest delay of a slot's start behind its scheduled time.
+    max_lag: Duration,
+    /// Those delays of the measured slots, ns, sorted (the load generator's
+    /// own lateness, included in every latency).
+    lags: Vec<u64>,
+    /// Most slots in flight at once.
+    max_in_flight: usize,
+}
+
+/// Starts every slot of `plan` at its time whatever the earlier ones did
+/// (each a task of its own, latency counted from that time), then waits for
+/// the calls still in flight.
+async fn drive(
+    client: Arc<SoakClient>,
+    plan: Plan,
+    tally: Arc<Mutex<Tally>>,
+    in_flight: Arc<AtomicUsize>,
+) -> anyhow::Result<Schedule> {
+    let slots = plan.slots();
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut max_lag, mut max_in_flight, mut lags) = (Duration::ZERO, 0, Vec::new());
+    for i in 0..slots {
+        let at = plan.slot(i);
+        tokio::time::sleep_until(at).await;
+        let lag = at.elapsed();
+        max_lag = max_lag.max(lag);
+        let op = Op::pick(rand::thread_rng().gen_range(0..100));
+        let measured = at >= plan.measured_from();
+        if measured {
+            lags.push(lag.as_nanos() as u64);
+        }
+        max_in_flight = max_in_flight.max(in_flight.fetch_add(1, Ordering::Relaxed) + 1);
+        let (client, tally, in_flight) = (client.clone(), tally.clone(), in_flight.clone());
+        tasks.spawn(async move {
+            let outcomes = client.run(op, at).await;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            let secs = plan.t0.elapsed().as_secs_f64();
+            lock(&tally).record(measured, outcomes, secs);
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done.context("a call's task failed")?;
+        }
+    }
+    let drain = client.timeout * 2 + Duration::from_secs(10);
+    tokio::time::timeout(drain, async {
+        while let Some(done) = tasks.join_next().await {
+            done.context("a call's task failed")?;
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|_| anyhow!("calls still in flight {drain:?} after the last slot"))??;
+    lags.sort_unstable();
+    Ok(Schedule {
+        slots,
+        max_lag,
+        lags,
+        max_in_flight,
+    })
+}
+
+/// The `soak` subcommand.
+async fn soak(args: SoakArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.rate > 0.0 && args.rate <= 10_000.0,
+        "--rate must be in (0, 10000]"
+    );
+    anyhow::ensure!(
+        args.minutes > 0.0 && args.sample_secs > 0.0 && args.warmup_secs >= 0.0,
+        "--minutes and --sample-secs must be positive, --warmup-secs not negative"
+    );
+    anyhow::ensure!(
+        args.timeout_secs > 0.0 && args.timeout_secs <= 60.0,
+        "--timeout-secs must be in (0, 60]"
+    );
+    println!(
+        "enlace-bench: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    print_machine();
+    let dir = &args.data;
+    let meta = prepare(dir, args.persons)?;
+    let mix: Vec<String> = MIX
+        .iter()
+        .map(|(op, share)| format!("{} {share} %", op.name()))
+        .collect();
+    println!(
+        "soak: {} slots/s open loop for {} s warm-up + {} min measured, one connection, call deadline {} s; sample every {} s\nmix: {} (each GetCheckpoint followed by a GetInclusionProof)",
+        args.rate,
+        args.warmup_secs,
+        args.minutes,
+        args.timeout_secs,
+        args.sample_secs,
+        mix.join(", ")
+    );
+    println!("  starting {} ...", Kind::Node);
+    let proc = ServerProc::start(Kind::Node, dir)?;
+    let timeout = Duration::from_secs_f64(args.timeout_secs);
+    let client = Arc::new(SoakClient::connect(dir, &proc, meta.persons, timeout)?);
+    client.prime().await?;
+    let out = args.out.clone().unwrap_or_else(|| dir.join("soak.csv"));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let t0 = TokioInstant::now();
+    let sampler = Arc::new(Sampler::create(
+        &out,
+        proc.pid(),
+        server_home(dir).data(),
+        t0,
+        tally.clone(),
+        in_flight.clone(),
+    )?);
+    sampler.take("start")?;
+    let plan = Plan {
+        t0,
+        rate: args.rate,
+        warmup: Duration::from_secs_f64(args.warmup_secs),
+        window: Duration::from_secs_f64(args.minutes * 60.0),
+    };
+    let sampling = tokio::spawn(sample_forever(
+        sampler.clone(),
+        Duration::from_secs_f64(args.sample_secs),
+        plan.warmup,
+    ));
+    let schedule = drive(client, plan, tally.clone(), in_flight).await;
+    sampling.abort();
+    sampler.take("end")?;
+    let schedule = schedule?;
+    println!("  stopping {} ...", Kind::Node);
+    let stopped = proc.stop();
+    let tally = std::mem::take(&mut *lock(&tally));
+    let report = SoakReport {
+        samples: sampler.samples(),
+        tally: &tally,
+        schedule: &schedule,
+        plan,
+    };
+    report.print(&meta, &out);
+    match &stopped {
+        Ok(()) => println!("server stopped gracefully"),
+        Err(e) => println!("server did not stop cleanly: {e:#}"),
+    }
+    let errors = tally.error_count();
+    stopped?;
+    anyhow::ensure!(errors == 0, "{errors} call(s) failed");
+    Ok(())
+}
+
+/// The figures of a finished soak.
+struct SoakReport<'a> {
+    /// Every sample, in order.
+    samples: Vec<Sample>,
+    /// Every call.
+    tally: &'a Tally,
+    /// What the scheduler saw.
+    schedule: &'a Schedule,
+    /// When the slots started.
+    plan: Plan,
+}
+
+impl SoakReport<'_> {
+    /// Prints memory, resources, errors, latency and rate.
+    fn print(&self, meta: &Meta, out: &Path) {
+        println!(
+            "\nSoak: {} persons in {} cases; {} slots started ({} in the measured window of {:.0} s); samples in {}",
+            meta.persons,
+            meta.cases,
+            self.schedule.slots,
+            self.tally.measured_slots,
+            self.plan.window.as_secs_f64(),
+            out.display()
+        );
+        self.print_resources();
+        self.print_errors();
+        self.print_latency();
+        self.print_rate();
+    }
+
+    /// The sample at the end of the warm-up (the start when there is none),
+    /// the last one, and those from the warm-up's end on.
+    fn window_samples(&self) -> Option<(&Sample, &Sample, &[Sample])> {
+        let from = self
+            .samples
+            .iter()
+            .position(|s| s.phase == "warmup-end")
+            .unwrap_or(0);
+        let measured = self.samples.get(from..)?;
+        Some((measured.first()?, measured.last()?, measured))
+    }
+
+    /// RSS growth, CPU, descriptors, threads and the data directory.
+    fn print_resources(&self) {
+        let Some((warm, end, measured)) = self.window_samples() else {
+            println!("no samples");
+            return;
+        };
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let growth = |from: u64, to: u64| 100.0 * (to as f64 / from as f64 - 1.0);
+        let max_rss = measured.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+        println!(
+            "\nServer process (from the end of the warm-up, t={:.0} s, to the end)",
+            warm.secs
+        );
+        println!(
+            "| VmRSS warm-up end MiB | VmRSS end MiB | growth | VmRSS max MiB | max over warm-up end | VmHWM end MiB |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "| {:.1} | {:.1} | {:+.1} % | {:.1} | {:+.1} % | {:.1} |",
+            mib(warm.rss_kib),
+            mib(end.rss_kib),
+            growth(warm.rss_kib, end.rss_kib),
+            mib(max_rss),
+            growth(warm.rss_kib, max_rss),
+            mib(end.hwm_kib)
+        );
+        let range = |f: fn(&Sample) -> u64| {
+            let v = measured.iter().map(f);
+            (v.clone().min().unwrap_or(0), v.max().unwrap_or(0))
+        };
+        let (fd_min, fd_max) = range(|s| s.fds as u64);
+        let (th_min, th_max) = range(|s| s.threads);
+        let secs = (end.secs - warm.secs).max(1e-3);
+        let cpu = end.cpu_secs - warm.cpu_secs;
+        let slots = self.tally.measured_slots.max(1) as f64;
+        let data_growth = end.data_bytes as f64 - warm.data_bytes as f64;
+        let first = self.samples.first().unwrap_or(warm);
+        println!(
+            "open fds {fd_min}–{fd_max} (warm-up end {}, end {}); threads {th_min}–{th_max} (warm-up end {}, end {})",
+            warm.fds, end.fds, warm.threads, end.threads
+        );
+        println!(
+            "server CPU {cpu:.1} s over {secs:.0} s = {:.2} cores, {:.0} µs per slot; other processes {:.2} cores on average",
+            cpu / secs,
+            cpu * 1e6 / slots,
+            measured.iter().map(|s| s.other_cores).sum::<f64>() / measured.len() as f64
+        );
+        println!(
+            "data dir on disk: {:.1} MiB at the start, {:.1} MiB at the warm-up end, {:.1} MiB at the end ({:+.1} MiB over the window, {:.2} KiB per slot)",
+            first.data_bytes as f64 / MIB,
+            warm.data_bytes as f64 / MIB,
+            end.data_bytes as f64 / MIB,
+            data_growth / MIB,
+            data_growth / 1024.0 / slots
+        );
+    }
+
+    /// Failed calls by kind and failure.
+    fn print_errors(&self) {
+        let errors = self.tally.error_count();
+        println!(
+            "\nErrors: {errors} of {} calls ({} in the warm-up)",
+            self.tally.calls, self.tally.warmup_errors
+        );
+        if errors > 0 {
+            println!("| call | failure | count |");
+            println!("|---|---|---:|");
+            for ((op, why), n) in &self.tally.errors {
+                println!("| {} | {why} | {n} |", op.name());
+            }
+        }
+    }
+
+    /// Latency percentiles of successful measured calls, per kind and overall.
+    fn print_latency(&self) {
+        println!("\nLatency of successful calls in the measured window (ms; from the scheduled time, GetInclusionProof from its own start)");
+        println!("| call | answered | p50 | p90 | p99 | p99.9 | max |");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        let row = |name: &str, v: &[u64]| {
+            let p = |q: f64| percentile(v, q) / 1e6;
+            println!(
+                "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                v.len(),
+                p(0.50),
+                p(0.90),
+                p(0.99),
+                p(0.999),
+                p(1.0)
+            );
+        };
+        let mut all = Vec::new();
+        for (op, v) in &self.tally.latencies {
+            let mut v = v.clone();
+            v.sort_unstable();
+            row(op.name(), &v);
+            all.extend(v);
+        }
+        all.sort_unstable();
+        row("all", &all);
+    }
+
+    /// Offered and achieved rates.
+    fn print_rate(&self) {
+        let secs = self
+            .tally
+            .last_measured
+            .map_or(0.0, |t| {
+                t.duration_since(self.plan.measured_from()).as_secs_f64()
+            })
+            .max(self.plan.window.as_secs_f64());
+        let calls: usize = self.tally.latencies.values().map(Vec::len).sum();
+        let lag = |q: f64| percentile(&self.schedule.lags, q) / 1e6;
+        println!(
+            "\nRate: {:.2} slots/s offered; {} measured slots finished in {secs:.1} s = {:.2} slots/s achieved ({:.2} successful calls/s); at most {} slots in flight",
+            self.schedule.slots as f64 / (self.plan.warmup + self.plan.window).as_secs_f64(),
+            self.tally.measured_slots,
+            self.tally.measured_slots as f64 / secs,
+            calls as f64 / secs,
+            self.schedule.max_in_flight
+        );
+        println!(
+            "load generator start lag behind schedule (in every latency above): p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms (warm-up included: {:.3} ms)",
+            lag(0.50),
+            lag(0.99),
+            lag(0.999),
+            lag(1.0),
+            self.schedule.max_lag.as_secs_f64() * 1e3
+        );
+    }
 }
