@@ -1329,6 +1329,27 @@ mod tests {
         assert_eq!(names[0].0, 1);
     }
 
+    /// Found by the `case` fuzz target (fuzz/): a coordinate written with
+    /// more digits than an f64 holds parsed to a value whose own shortest
+    /// spelling parsed back one ULP away, so a stored or exported case was
+    /// not the case that was imported. serde_json's `float_roundtrip`
+    /// (node/Cargo.toml) parses correctly rounded.
+    #[test]
+    fn coordinates_survive_storage_exactly() {
+        for written in [
+            "10.8300707070770770",
+            "14.834777777777777777",
+            "14.83477777777778",
+        ] {
+            let doc = format!(
+                r#"{{"id":"C1","iccs_code":"0204","year":2024,"events":[{{"kind":"recruitment","latitude":{written},"longitude":-91.5,"precision":"municipality"}}],"persons":[{{"role":"victim"}}]}}"#
+            );
+            let case = Case::parse(&doc).unwrap();
+            let stored = serde_json::to_string(&case).unwrap();
+            assert_eq!(Case::parse(&stored).unwrap(), case, "{written}");
+        }
+    }
+
     #[test]
     fn documents_of_the_first_slice_still_parse() {
         let old = r#"{"id":"C1","iccs_code":"0204","year":2024,"jurisdiction":"MX-CHP","persons":[{"role":"victim","given_names":["Ana"],"surnames":["Ruiz"],"date_of_birth":"1990-02-03","nationalities":["GTM"],"identifiers":[{"kind":"phone","value":"+50255550199"}]}]}"#;

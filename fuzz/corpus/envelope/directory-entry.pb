@@ -1,0 +1,5 @@
+
+•
+MEXmex.enlace.example:7443 ««««««««««««««««««««««««««««««««"L
+(ed25519:34750f98bd59fcfc946da45aaabe933b ŠˆãÝt	ñ•ýRÛ-<º]rÊg	¿”ótˆ´o\0€Ðê¶·3enlace.v1.DirectoryEntryl
+(ed25519:34750f98bd59fcfc946da45aaabe933b@š÷y	QýñÞ†òmœûìË)§dCèÉ<ô4r/cñEÙÛþúŽ_¦–c®/“Wµé	ù²Ôþn%
