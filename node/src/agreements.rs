@@ -16,7 +16,7 @@ use crate::{
     envelope::{self, EXPLAIN_REQUEST, EXPLAIN_RESPONSE},
     error::{code_name, ServiceError},
     identity::NodeId,
-    node::{decision_summary, now_ms, Node, OpenError},
+    node::{decision_summary, now_ms, Inbound, Node, OpenError},
     policy::{self, Agreement, Held, QueryKind, Revocation, Step},
     store::{Batch, Store, Tree},
     tls::PeerConnection,
@@ -403,18 +403,12 @@ impl Node {
         conn: Option<PeerConnection>,
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
-        self.ensure_serving()?;
-        let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
-        let now = now_ms();
-        let digest = envelope::digest(&env);
-        let mut record = Record {
-            time_ms: now,
-            direction: "inbound".into(),
-            peer: conn.node.to_string(),
-            action: "explain".into(),
-            request_digest: hex::encode(digest),
-            ..Default::default()
-        };
+        let Inbound {
+            conn,
+            now,
+            digest,
+            mut record,
+        } = self.inbound(conn, &env, "explain")?;
         let mut effects = Batch::new();
         let checked = self
             .admit(

@@ -26,7 +26,7 @@ use crate::{
     error::{code_name, ServiceError},
     identity::{NodeId, Peer},
     model::{fields, Case, Role},
-    node::{now_ms, Node},
+    node::{now_ms, Inbound, Node},
     policy::{self, Step, Subject},
     store::{Batch, Tree},
     tls::PeerConnection,
@@ -613,18 +613,12 @@ impl Node {
         conn: Option<PeerConnection>,
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
-        self.ensure_serving()?;
-        let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
-        let now = now_ms();
-        let digest = envelope::digest(&env);
-        let mut record = Record {
-            time_ms: now,
-            direction: "inbound".into(),
-            peer: conn.node.to_string(),
-            action: "cooperation_request".into(),
-            request_digest: hex::encode(digest),
-            ..Default::default()
-        };
+        let Inbound {
+            conn,
+            now,
+            digest,
+            mut record,
+        } = self.inbound(conn, &env, "cooperation_request")?;
         let _guard = self.coop_lock.lock().await;
         let checked = self.admit(
             &conn,
@@ -807,23 +801,20 @@ impl Node {
         env: SignedEnvelope,
         payload_type: &'static str,
     ) -> Result<SignedEnvelope, ServiceError> {
-        self.ensure_serving()?;
-        let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
-        let now = now_ms();
-        let digest = envelope::digest(&env);
-        let mut record = Record {
-            time_ms: now,
-            direction: "inbound".into(),
-            peer: conn.node.to_string(),
-            action: if payload_type == GET_COOPERATION {
+        let Inbound {
+            conn,
+            now,
+            digest,
+            mut record,
+        } = self.inbound(
+            conn,
+            &env,
+            if payload_type == GET_COOPERATION {
                 "cooperation_get"
             } else {
                 "cooperation_update"
-            }
-            .into(),
-            request_digest: hex::encode(digest),
-            ..Default::default()
-        };
+            },
+        )?;
         let _guard = self.coop_lock.lock().await;
         // Both messages carry a header, the tracking id and (updates) an action.
         let admitted = if payload_type == GET_COOPERATION {

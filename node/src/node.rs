@@ -35,6 +35,18 @@ pub const SERVICES: [&str; 3] = ["", "enlace.v1.Exchange", "enlace.v1.Admin"];
 
 /// Meta keys of the case and person counters.
 const COUNT_CASES: &[u8] = b"count_cases";
+/// What [`Node::inbound`] gives a peer-facing handler.
+pub(crate) struct Inbound {
+    /// The pinned TLS peer.
+    pub(crate) conn: PeerConnection,
+    /// When the request arrived (ms).
+    pub(crate) now: i64,
+    /// The request envelope's digest.
+    pub(crate) digest: [u8; 32],
+    /// The audit record, filled in by the handler.
+    pub(crate) record: Record,
+}
+
 /// Meta key: the Admin users (name → role, token hash) the log last recorded.
 const USERS_KEY: &[u8] = b"users";
 const COUNT_PERSONS: &[u8] = b"count_persons";
@@ -813,18 +825,12 @@ impl Node {
         conn: Option<PeerConnection>,
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
-        self.ensure_serving()?;
-        let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
-        let now = now_ms();
-        let digest = envelope::digest(&env);
-        let mut record = Record {
-            time_ms: now,
-            direction: "inbound".into(),
-            peer: conn.node.to_string(),
-            action: "search".into(),
-            request_digest: hex::encode(digest),
-            ..Default::default()
-        };
+        let Inbound {
+            conn,
+            now,
+            digest,
+            mut record,
+        } = self.inbound(conn, &env, "search")?;
         let checked = match self.check_search(&conn, &env, now, &mut record) {
             Ok(c) => c,
             Err(e) => return Err(self.refuse(&conn, record, e).await),
@@ -1577,6 +1583,35 @@ impl Node {
                 .map_or(0, u64::from_be_bytes))
         };
         Ok((read(COUNT_CASES)?, read(COUNT_PERSONS)?))
+    }
+
+    /// The common start of every peer-facing handler: refuses when not
+    /// serving or without a pinned TLS peer, and opens the inbound audit
+    /// record of `action` for `env`.
+    pub(crate) fn inbound(
+        &self,
+        conn: Option<PeerConnection>,
+        env: &SignedEnvelope,
+        action: &str,
+    ) -> Result<Inbound, ServiceError> {
+        self.ensure_serving()?;
+        let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
+        let now = now_ms();
+        let digest = envelope::digest(env);
+        let record = Record {
+            time_ms: now,
+            direction: "inbound".into(),
+            peer: conn.node.to_string(),
+            action: action.to_owned(),
+            request_digest: hex::encode(digest),
+            ..Default::default()
+        };
+        Ok(Inbound {
+            conn,
+            now,
+            digest,
+            record,
+        })
     }
 
     pub(crate) fn local_record(&self, user: &str, action: &str, peer: &str) -> Record {

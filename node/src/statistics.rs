@@ -16,7 +16,7 @@ use crate::{
     error::{code_name, ServiceError},
     identity::{NodeId, Peer},
     model::Case,
-    node::{now_ms, Node},
+    node::{now_ms, Inbound, Node},
     policy::{self, Step},
     stats::{self, Budget, Privacy, ProtectedTable, Protection, TableSpec},
     store::{Batch, Store, Tree},
@@ -233,18 +233,12 @@ impl Node {
         conn: Option<PeerConnection>,
         env: SignedEnvelope,
     ) -> Result<SignedEnvelope, ServiceError> {
-        self.ensure_serving()?;
-        let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
-        let now = now_ms();
-        let digest = envelope::digest(&env);
-        let mut record = Record {
-            time_ms: now,
-            direction: "inbound".into(),
-            peer: conn.node.to_string(),
-            action: "statistics".into(),
-            request_digest: hex::encode(digest),
-            ..Default::default()
-        };
+        let Inbound {
+            conn,
+            now,
+            digest,
+            mut record,
+        } = self.inbound(conn, &env, "statistics")?;
         // Budgets are read, spent and written under one lock. Every release
         // takes it (nothing is decoded before the signature is checked, so the
         // mode is not known yet); releases are rare and short next to the count.
