@@ -122,6 +122,9 @@ pub struct Limits {
     pub max_import_batch: usize,
     /// How often peers' audit logs are witnessed, ms (0: never).
     pub witness_interval_ms: u64,
+    /// sled's cache, MiB of on-disk page size; the node's memory for it is a
+    /// few times this (docs/operations.md).
+    pub store_cache_mib: u64,
 }
 
 impl Default for Limits {
@@ -141,6 +144,7 @@ impl Default for Limits {
             max_query_items: 64,
             max_import_batch: 10_000,
             witness_interval_ms: 60_000,
+            store_cache_mib: 256,
         }
     }
 }
@@ -486,8 +490,13 @@ pub fn parse_config(text: &str) -> Result<Config, String> {
         || l.max_concurrent_streams == 0
         || l.max_connections == 0
         || l.max_connections_per_peer == 0
+        || l.store_cache_mib == 0
+        || l.store_cache_mib > 1 << 20
     {
-        return Err("limits must be positive (max_message_bytes at least 1024)".into());
+        return Err(
+            "limits must be positive (max_message_bytes at least 1024, store_cache_mib at most 1048576)"
+                .into(),
+        );
     }
     Ok(config)
 }
@@ -720,6 +729,30 @@ mod tests {
                 let _ = parse_config(t);
             }
         }
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let text = include_str!("../../docs/examples/enlace.toml");
+        assert!(text.contains("store_cache_mib = 256"));
+        let cache =
+            |v: &str| text.replace("store_cache_mib = 256", &format!("store_cache_mib = {v}"));
+        assert_eq!(
+            parse_config(&cache("32")).unwrap().limits.store_cache_mib,
+            32
+        );
+        for bad in ["0", "1048577"] {
+            assert!(parse_config(&cache(bad))
+                .unwrap_err()
+                .contains("store_cache_mib"));
+        }
+        let items = text.replace("max_query_items = 64", "max_query_items = 0");
+        assert!(parse_config(&items).unwrap_err().contains("positive"));
+        let without = text.replace("store_cache_mib = 256\n", "");
+        assert_eq!(
+            parse_config(&without).unwrap().limits.store_cache_mib,
+            Limits::default().store_cache_mib
+        );
     }
 
     #[test]

@@ -507,8 +507,18 @@ impl Node {
                 home.data().with_extension("compact").display()
             )));
         }
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&home.data())?);
+        let store: Arc<dyn Store> = Arc::new(Self::open_store(home)?);
         Self::open_with(home, store, OpenOptions::default())
+    }
+
+    /// Opens the sled store in `home` with the cache `enlace.toml` sets
+    /// (`limits.store_cache_mib`).
+    pub fn open_store(home: &Home) -> Result<SledStore, OpenError> {
+        let cache_mib = home.load_config()?.limits.store_cache_mib;
+        Ok(SledStore::open_with_cache(
+            &home.data(),
+            cache_mib.saturating_mul(1024 * 1024),
+        )?)
     }
 
     /// Opens the node in `home` over the given store, which it wraps in a

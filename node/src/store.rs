@@ -253,6 +253,9 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), Error>;
 }
 
+/// sled's cache when none is configured (`limits.store_cache_mib`).
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// The sled implementation of [`Store`].
 pub struct SledStore {
     db: sled::Db,
@@ -260,11 +263,18 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`, checking the schema version.
+    /// Opens (or creates) the store in `dir` with the default cache,
+    /// checking the schema version.
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `dir` with a cache of `cache_bytes`
+    /// (sled counts on-disk page sizes), checking the schema version.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, Error> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500))
             .open()?;
         let trees = Tree::ALL
@@ -363,7 +373,7 @@ pub fn compact(dir: &Path) -> Result<Compacted, Error> {
         let src = SledStore::open(dir)?;
         let dst = sled::Config::new()
             .path(&side)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(DEFAULT_CACHE_BYTES)
             .open()?;
         for name in src.db.tree_names() {
             let from = src.db.open_tree(&name)?;

@@ -56,7 +56,7 @@ use enlace_node::{
     merkle,
     node::{now_ms, OpenOptions},
     server::{self, Listeners},
-    store::{SledStore, Store, Tree},
+    store::{Store, Tree},
     tls, Node,
 };
 use enlace_proto::v1::{
@@ -624,7 +624,7 @@ async fn serve(kind: Kind, dir: &Path) -> anyhow::Result<()> {
         Kind::Echo | Kind::Crypto => serve_bare(kind, &home, &client_home(dir), shutdown).await,
         Kind::Node | Kind::NodeNondurable => {
             let opened = Instant::now();
-            let store: Arc<dyn Store> = Arc::new(SledStore::open(&home.data())?);
+            let store: Arc<dyn Store> = Arc::new(Node::open_store(&home)?);
             let node = Node::open_with(
                 &home,
                 store,
