@@ -1,6 +1,6 @@
 //! Transport abuse: connections that never finish (or never start) the TLS
 //! handshake, that never start HTTP/2, or that break HTTP/2 on purpose (rapid
-//! reset, stream, header and CONTINUATION floods) hold no handler, are closed
+//! reset, stream, header, CONTINUATION, PING and SETTINGS floods) hold no handler, are closed
 //! within the configured limits, and do not stop the node from serving its
 //! other pinned peers meanwhile.
 
@@ -103,7 +103,9 @@ mod raw {
     pub(super) const HEADERS: u8 = 0x1;
     pub(super) const RST_STREAM: u8 = 0x3;
     pub(super) const SETTINGS: u8 = 0x4;
+    pub(super) const PING: u8 = 0x6;
     pub(super) const GOAWAY: u8 = 0x7;
+    pub(super) const WINDOW_UPDATE: u8 = 0x8;
     pub(super) const CONTINUATION: u8 = 0x9;
     pub(super) const END_STREAM: u8 = 0x1;
     pub(super) const END_HEADERS: u8 = 0x4;
@@ -234,10 +236,7 @@ mod raw {
     ) -> (WriteHalf<TlsStream<TcpStream>>, Events) {
         let stream = tls(fed, from, to).await.expect("pinned TLS connection");
         let (mut r, mut w) = tokio::io::split(stream);
-        w.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-            .await
-            .unwrap();
-        w.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+        w.write_all(&preface()).await.unwrap();
         // The server's SETTINGS come first; acknowledge them.
         let first = tokio::time::timeout(Duration::from_secs(5), read_frame(&mut r))
             .await
@@ -267,6 +266,13 @@ mod raw {
                 }
             }
         }
+    }
+
+    /// The HTTP/2 client preface and an empty SETTINGS frame.
+    pub(super) fn preface() -> Vec<u8> {
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        out.extend(frame(SETTINGS, 0, 0, &[]));
+        out
     }
 
     /// Every frame until the connection ends or `within` passes; `true` when it ended.
@@ -592,5 +598,143 @@ async fn silent_connections_are_closed_and_one_peer_cannot_take_every_slot() {
         .search(env)
         .await
         .unwrap();
+    fed.stop().await;
+}
+
+/// PING and SETTINGS floods (CVE-2019-9512, CVE-2019-9515): the node
+/// acknowledges each in turn but holds at most one unsent acknowledgement per
+/// connection, so a flooder that does not read its acknowledgements is no
+/// longer read from, and is closed at the keepalive deadline; other peers are
+/// served throughout and nothing reaches a handler.
+#[tokio::test]
+async fn ping_and_settings_floods_cost_only_the_flooder() {
+    let mut fed = abuse_federation().await;
+    // A 1 s keepalive interval (+ the fixed 20 s timeout) so that the
+    // connection which stops reading is closed within the test.
+    fed.restart("GTM", |dir| {
+        let path = dir.join("enlace.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("keepalive_interval_ms = 30000"));
+        std::fs::write(
+            &path,
+            text.replace(
+                "keepalive_interval_ms = 30000",
+                "keepalive_interval_ms = 1000",
+            ),
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let leaves_before = fed.get("GTM").node.audit().len();
+
+    // (1) A flooder that reads: 20,000 PINGs and 20,000 SETTINGS, each one
+    // acknowledged, the PINGs in order with their payloads.
+    const FLOOD: u64 = 20_000;
+    let (mut w, mut events) = raw::connect(&fed, "MEX", "GTM").await;
+    let mut wire = Vec::new();
+    for i in 0..FLOOD {
+        wire.extend(raw::frame(raw::PING, 0, 0, &i.to_be_bytes()));
+        wire.extend(raw::frame(raw::SETTINGS, 0, 0, &[]));
+    }
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(20), w.write_all(&wire))
+        .await
+        .expect("the node reads a flooder that reads its acknowledgements")
+        .expect("written");
+    let (mut pongs, mut settings_acks) = (Vec::new(), 0u64);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while (pongs.len() as u64) < FLOOD || settings_acks < FLOOD {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(Some(f))) if f.ty == raw::PING && f.flags & raw::ACK != 0 => {
+                pongs.push(u64::from_be_bytes(f.payload[..8].try_into().unwrap()));
+            }
+            Ok(Some(Some(f))) if f.ty == raw::PING => {
+                // The node's own keepalive ping: answer it.
+                w.write_all(&raw::frame(raw::PING, raw::ACK, 0, &f.payload))
+                    .await
+                    .unwrap();
+            }
+            Ok(Some(Some(f))) if f.ty == raw::SETTINGS && f.flags & raw::ACK != 0 => {
+                settings_acks += 1;
+            }
+            // The node's connection-level flow control.
+            Ok(Some(Some(f))) if f.ty == raw::WINDOW_UPDATE && f.stream == 0 => {}
+            Ok(Some(Some(f))) => panic!("unexpected frame during the flood: {f:?}"),
+            Ok(_) => panic!("the node closed a connection that read its acknowledgements"),
+            Err(_) => break,
+        }
+    }
+    eprintln!(
+        "control flood (reading): {} PING and {settings_acks} SETTINGS acknowledgements of {FLOOD} each in {:?}",
+        pongs.len(),
+        started.elapsed()
+    );
+    assert_eq!(pongs, (0..FLOOD).collect::<Vec<_>>());
+    assert_eq!(settings_acks, FLOOD);
+    drop(w);
+
+    // (2) A flooder that never reads: the node stops reading it once its
+    // acknowledgements cannot be sent.
+    let stream = raw::tls(&fed, "MEX", "GTM")
+        .await
+        .expect("pinned TLS connection");
+    let (mut r, mut w) = tokio::io::split(stream);
+    w.write_all(&raw::preface()).await.unwrap();
+    let chunk: Vec<u8> = (0..4096u64)
+        .flat_map(|i| raw::frame(raw::PING, 0, 0, &i.to_be_bytes()))
+        .collect();
+    let mut written = 0usize;
+    let stalled = loop {
+        match tokio::time::timeout(Duration::from_secs(2), w.write_all(&chunk)).await {
+            Ok(Ok(())) if written < 256 << 20 => written += chunk.len(),
+            Ok(Ok(())) => break false,
+            Ok(Err(_)) | Err(_) => break true,
+        }
+    };
+    let stalled_at = Instant::now();
+    eprintln!(
+        "control flood (not reading): {} KiB of PINGs written before the node stopped reading",
+        written / 1024
+    );
+    assert!(
+        stalled,
+        "the node read 256 MiB of PINGs it could not answer"
+    );
+    assert!(written < 64 << 20, "the node read {written} bytes of PINGs");
+    let took = bystander_search(&fed).await;
+    assert!(took < Duration::from_secs(3), "bystander waited {took:?}");
+    // Still not reading: the node's keepalive ping cannot be answered, so the
+    // connection is closed about 21 s after it stalled. Reading only then
+    // finds what was already buffered, and the end of the connection.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let reading = Instant::now();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut buffered = 0usize;
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffered += n,
+            }
+        }
+    })
+    .await;
+    eprintln!(
+        "control flood (not reading): closed less than {:?} after the stall; {} KiB were still buffered",
+        stalled_at.elapsed() - reading.elapsed(),
+        buffered / 1024
+    );
+    assert!(
+        closed.is_ok(),
+        "the stalled flooder's connection was still open after 25 s"
+    );
+    let took = bystander_search(&fed).await;
+    assert!(took < Duration::from_secs(3), "bystander waited {took:?}");
+    assert_eq!(
+        fed.get("GTM").node.audit().len(),
+        leaves_before + 2,
+        "only the bystander's two searches are in the log"
+    );
     fed.stop().await;
 }
