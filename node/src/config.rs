@@ -122,6 +122,11 @@ pub struct Limits {
     pub max_import_batch: usize,
     /// How often peers' audit logs are witnessed, ms (0: never).
     pub witness_interval_ms: u64,
+    /// Recorded refusals of one peer within a minute before its requests are
+    /// refused unrecorded for `refusal_throttle_ms` (0: never).
+    pub max_refusals_per_minute: u32,
+    /// How long such a throttling lasts, ms.
+    pub refusal_throttle_ms: u64,
     /// sled's cache, MiB of on-disk page size; the node's memory for it is a
     /// few times this (docs/operations.md).
     pub store_cache_mib: u64,
@@ -144,6 +149,8 @@ impl Default for Limits {
             max_query_items: 64,
             max_import_batch: 10_000,
             witness_interval_ms: 60_000,
+            max_refusals_per_minute: 120,
+            refusal_throttle_ms: 60_000,
             store_cache_mib: 256,
         }
     }

@@ -69,6 +69,7 @@ pub mod service;
 pub mod statistics;
 pub mod stats;
 pub mod store;
+pub mod throttle;
 pub mod tls;
 pub mod witness;
 

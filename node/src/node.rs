@@ -486,6 +486,8 @@ pub struct Node {
     /// so never the write lock that imports need).
     pub(crate) coop_lock: tokio::sync::Mutex<()>,
     usage: std::sync::Mutex<std::collections::HashMap<NodeId, Usage>>,
+    /// Check H3: peers refused too often (docs/protocol.md §7).
+    refusals: crate::throttle::RefusalGuard,
     pub(crate) federation: crate::federation::Clients,
 }
 
@@ -551,6 +553,10 @@ impl Node {
         let agreements = crate::agreements::load(store.as_ref())?;
         let audit = AuditLog::open(store.clone(), &config.node_id, signer.signing_key().clone())?;
         let health = HealthReporter::new();
+        let refusals = crate::throttle::RefusalGuard::new(
+            config.limits.max_refusals_per_minute,
+            config.limits.refusal_throttle_ms,
+        );
         let node = Arc::new(Node {
             commit: GroupCommit::new(store.clone(), options.durable),
             federation: crate::federation::Clients::default(),
@@ -576,6 +582,7 @@ impl Node {
             write_lock: tokio::sync::Mutex::new(()),
             coop_lock: tokio::sync::Mutex::new(()),
             usage: std::sync::Mutex::new(std::collections::HashMap::new()),
+            refusals,
         });
         node.record_users()?;
         Ok(node)
@@ -800,7 +807,26 @@ impl Node {
         tracing::info!(peer = %conn.node, request = %record.request_id, action = %record.action, decision = "deny", reason = %refusal.reason());
         record.decision = "deny".into();
         record.reason = refusal.reason();
-        match self.record(record, Batch::new()).await {
+        let at = record.time_ms;
+        if let Err(failure) = self.record(record, Batch::new()).await {
+            return failure;
+        }
+        let Some(started) = self.refusals.count(&conn.node, at) else {
+            return refusal;
+        };
+        let mut throttled = Record {
+            time_ms: now_ms(),
+            direction: "inbound".into(),
+            peer: conn.node.to_string(),
+            action: "refusals_throttled".into(),
+            decision: "deny".into(),
+            ..Default::default()
+        };
+        throttled.reason = format!(
+            "RESOURCE_EXHAUSTED: {} refusals within a minute; requests refused unrecorded until {}",
+            started.refusals, started.until_ms
+        );
+        match self.record(throttled, Batch::new()).await {
             Ok(_) => refusal,
             Err(failure) => failure,
         }
@@ -1607,6 +1633,12 @@ impl Node {
         self.ensure_serving()?;
         let conn = conn.ok_or(ServiceError::Unauthenticated("no pinned TLS identity"))?;
         let now = now_ms();
+        self.refusals
+            .check(&conn.node, now)
+            .map_err(|t| ServiceError::ResourceExhausted {
+                what: "too many refused requests",
+                retry_after_ms: t.retry_after_ms,
+            })?;
         let digest = envelope::digest(env);
         let record = Record {
             time_ms: now,

@@ -383,6 +383,26 @@ async fn run_node(
     })
 }
 
+/// Sets `key = value` in the `enlace.toml` of the node directory `dir`
+/// (every key is written out at init), e.g. in a [`Running::restart`].
+pub fn set_config(dir: &std::path::Path, key: &str, value: &str) {
+    let path = dir.join("enlace.toml");
+    let text = std::fs::read_to_string(&path).expect("enlace.toml");
+    let mut found = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.split('=').next().map(str::trim) == Some(key) {
+            found = true;
+            out.push_str(&format!("{key} = {value}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(found, "{key} is not in {}", path.display());
+    std::fs::write(&path, out).expect("enlace.toml written");
+}
+
 impl Running {
     /// Stops a node, lets `meddle` act on its closed directory (e.g. restore a
     /// backup of `data/`), and starts it again on the same addresses, so its

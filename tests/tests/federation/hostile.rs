@@ -4,8 +4,12 @@
 //!
 //! `ENLACE_HOSTILE_PER_CLASS` sets the requests per class (default 12 in CI;
 //! 700 gives the long form of more than 12,000 requests).
+//!
+//! The suite turns refusal throttling (check H3) off on the node it attacks,
+//! so that every request meets the check it is aimed at; the last test here
+//! checks the throttling itself.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use enlace_node::{envelope::SEARCH_REQUEST, identity};
 use enlace_proto::v1::{self as pb, SignedEnvelope};
@@ -89,12 +93,15 @@ fn per_class() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node_healthy() {
-    let fed = Federation::new()
+    let mut fed = Federation::new()
         .node("MEX")
         .node("GTM")
         .node("COL")
         .agreement("MEX", "GTM", &["investigation"])
         .start()
+        .await
+        .unwrap();
+    fed.restart("GTM", |dir| set_config(dir, "max_refusals_per_minute", "0"))
         .await
         .unwrap();
     fed.import(
@@ -482,6 +489,119 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
         totals.len()
     );
     assert!(totals.len() >= 18);
+}
+
+/// Check H3: a peer refused `max_refusals_per_minute` times within a minute
+/// gets `RESOURCE_EXHAUSTED` for every request, valid or not, without a leaf
+/// each, for `refusal_throttle_ms`; one `refusals_throttled` leaf says so;
+/// other peers are served meanwhile; afterwards the peer is served again.
+#[tokio::test]
+async fn a_peer_refused_too_often_is_throttled_unrecorded_then_served_again() {
+    let mut fed = Federation::new()
+        .node("MEX")
+        .node("GTM")
+        .node("COL")
+        .agreement("MEX", "GTM", &["investigation"])
+        .agreement("COL", "GTM", &["investigation"])
+        .start()
+        .await
+        .unwrap();
+    fed.restart("GTM", |dir| {
+        set_config(dir, "max_refusals_per_minute", "5");
+        set_config(dir, "refusal_throttle_ms", "2000");
+    })
+    .await
+    .unwrap();
+    let gtm = fed.get("GTM").node.clone();
+    let before = gtm.audit().len();
+    let mut mex = fed.exchange("MEX", "GTM").unwrap();
+    let good = || fed.search_request("MEX", "GTM", vec![doc_item("d", "GTM", "H1234567")]);
+    let bad_signature = || {
+        let mut env = fed.sign("MEX", &good());
+        env.payload[3] ^= 0x80;
+        env
+    };
+    // Five refusals, each recorded; the fifth starts the throttling.
+    for _ in 0..5 {
+        let status = mex.search(bad_signature()).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    let throttled_at = std::time::Instant::now();
+    // Newest first.
+    let mut leaves = gtm.audit().tail(6).unwrap();
+    leaves.reverse();
+    assert_eq!(gtm.audit().len(), before + 6);
+    assert!(
+        leaves[..5]
+            .iter()
+            .all(|r| r.decision == "deny" && r.action == "search"),
+        "{leaves:?}"
+    );
+    let note = &leaves[5];
+    assert_eq!(
+        (
+            note.action.as_str(),
+            note.decision.as_str(),
+            note.peer.as_str()
+        ),
+        ("refusals_throttled", "deny", "MEX")
+    );
+    assert!(
+        note.reason.starts_with(
+            "RESOURCE_EXHAUSTED: 5 refusals within a minute; requests refused unrecorded until "
+        ),
+        "{}",
+        note.reason
+    );
+    // Now every MEX request is refused at once, unrecorded: bad, good, and other RPCs.
+    for env in [bad_signature(), fed.sign("MEX", &good())] {
+        let status = mex.search(env).await.unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert_eq!(status.message(), "too many refused requests");
+        let retry: u64 = status
+            .metadata()
+            .get("retry-after-ms")
+            .expect("retry-after-ms")
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2000).contains(&retry), "retry-after-ms {retry}");
+    }
+    let explain = pb::ExplainRequest {
+        header: good().header,
+        ..Default::default()
+    };
+    let status = mex
+        .explain(
+            fed.get("MEX")
+                .node
+                .signer()
+                .seal_message(enlace_node::envelope::EXPLAIN_REQUEST, &explain),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        gtm.audit().len(),
+        before + 6,
+        "throttled requests leave no leaf"
+    );
+    // COL is served meanwhile.
+    let col = fed.search_request("COL", "GTM", vec![doc_item("d", "GTM", "H1234567")]);
+    fed.exchange("COL", "GTM")
+        .unwrap()
+        .search(fed.sign("COL", &col))
+        .await
+        .expect("another peer is not throttled");
+    // When the throttling ends, MEX is served again.
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(throttled_at.elapsed())).await;
+    mex.search(fed.sign("MEX", &good()))
+        .await
+        .expect("served again after the throttling");
+    assert_eq!(gtm.audit().len(), before + 8);
+    assert_eq!(gtm.audit().verify().unwrap(), gtm.audit().len());
+    fed.stop().await;
 }
 
 /// A TLS client that presents no certificate at all.

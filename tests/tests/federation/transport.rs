@@ -381,18 +381,9 @@ async fn rapid_reset_is_cut_off_and_other_peers_are_served() {
 async fn a_stream_flood_is_capped_and_stalled_streams_time_out() {
     let mut fed = abuse_federation().await;
     // A short per-call timeout, so stalled streams end within the test.
-    fed.restart("GTM", |dir| {
-        let path = dir.join("enlace.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("request_timeout_ms = 10000"));
-        std::fs::write(
-            &path,
-            text.replace("request_timeout_ms = 10000", "request_timeout_ms = 1500"),
-        )
+    fed.restart("GTM", |dir| set_config(dir, "request_timeout_ms", "1500"))
+        .await
         .unwrap();
-    })
-    .await
-    .unwrap();
     let (mut w, mut events) = raw::connect(&fed, "MEX", "GTM").await;
     // 300 calls opened at once, none ever sends its request message.
     let headers = raw::grpc_headers(raw::SEARCH);
@@ -612,17 +603,7 @@ async fn ping_and_settings_floods_cost_only_the_flooder() {
     // A 1 s keepalive interval (+ the fixed 20 s timeout) so that the
     // connection which stops reading is closed within the test.
     fed.restart("GTM", |dir| {
-        let path = dir.join("enlace.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("keepalive_interval_ms = 30000"));
-        std::fs::write(
-            &path,
-            text.replace(
-                "keepalive_interval_ms = 30000",
-                "keepalive_interval_ms = 1000",
-            ),
-        )
-        .unwrap();
+        set_config(dir, "keepalive_interval_ms", "1000")
     })
     .await
     .unwrap();
