@@ -151,7 +151,7 @@ impl Default for Limits {
             witness_interval_ms: 60_000,
             max_refusals_per_minute: 120,
             refusal_throttle_ms: 60_000,
-            store_cache_mib: 256,
+            store_cache_mib: 32,
         }
     }
 }
@@ -741,12 +741,12 @@ mod tests {
     #[test]
     fn limits_are_checked() {
         let text = include_str!("../../docs/examples/enlace.toml");
-        assert!(text.contains("store_cache_mib = 256"));
+        assert!(text.contains("store_cache_mib = 32"));
         let cache =
-            |v: &str| text.replace("store_cache_mib = 256", &format!("store_cache_mib = {v}"));
+            |v: &str| text.replace("store_cache_mib = 32", &format!("store_cache_mib = {v}"));
         assert_eq!(
-            parse_config(&cache("32")).unwrap().limits.store_cache_mib,
-            32
+            parse_config(&cache("256")).unwrap().limits.store_cache_mib,
+            256
         );
         for bad in ["0", "1048577"] {
             assert!(parse_config(&cache(bad))
@@ -755,7 +755,7 @@ mod tests {
         }
         let items = text.replace("max_query_items = 64", "max_query_items = 0");
         assert!(parse_config(&items).unwrap_err().contains("positive"));
-        let without = text.replace("store_cache_mib = 256\n", "");
+        let without = text.replace("store_cache_mib = 32\n", "");
         assert_eq!(
             parse_config(&without).unwrap().limits.store_cache_mib,
             Limits::default().store_cache_mib

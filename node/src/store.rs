@@ -254,7 +254,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// sled's cache when none is configured (`limits.store_cache_mib`).
-pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The sled implementation of [`Store`].
 pub struct SledStore {
