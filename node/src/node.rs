@@ -499,6 +499,9 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// Replay-cache entries read and pruned at a time ([`Node::prune_nonces`]).
+const PRUNE_CHUNK: usize = 10_000;
+
 impl Node {
     /// Opens the node in `home` with its sled store.
     pub fn open(home: &Home) -> Result<Arc<Node>, OpenError> {
@@ -1671,24 +1674,38 @@ impl Node {
     /// Deletes replay-cache entries whose request has expired; returns how many.
     pub fn prune_nonces(&self) -> Result<usize, ServiceError> {
         let now = now_ms();
-        let mut batch = Batch::new();
-        // The whole cache is scanned; it holds at most one entry per request
-        // received within the longest request lifetime.
-        for (k, v) in self
-            .store
-            .scan_prefix(Tree::Nonces, b"", usize::MAX)
-            .map_err(|e| self.fail(e))?
-        {
-            let expiry = <[u8; 8]>::try_from(v.as_slice())
-                .map(i64::from_be_bytes)
-                .unwrap_or(0);
-            if expiry < now {
-                batch.delete(Tree::Nonces, k);
+        // In chunks, so that a large cache (after a burst of requests) is
+        // never held in memory, or deleted in one sled batch, all at once.
+        // Keys are `node ‖ 0 ‖ nonce`, far shorter than `end`.
+        let end = [0xffu8; 64];
+        let mut start = Vec::new();
+        let mut pruned = 0;
+        loop {
+            let entries = self
+                .store
+                .range(Tree::Nonces, &start, &end, PRUNE_CHUNK)
+                .map_err(|e| self.fail(e))?;
+            let mut batch = Batch::new();
+            for (k, v) in &entries {
+                let expiry = <[u8; 8]>::try_from(v.as_slice())
+                    .map(i64::from_be_bytes)
+                    .unwrap_or(0);
+                if expiry < now {
+                    batch.delete(Tree::Nonces, k.clone());
+                }
+            }
+            pruned += batch.len();
+            if !batch.is_empty() {
+                self.store.apply(batch).map_err(|e| self.fail(e))?;
+            }
+            match entries.last() {
+                Some((last, _)) if entries.len() == PRUNE_CHUNK => {
+                    start = last.clone();
+                    start.push(0);
+                }
+                _ => return Ok(pruned),
             }
         }
-        let n = batch.len();
-        self.store.apply(batch).map_err(|e| self.fail(e))?;
-        Ok(n)
     }
 
     fn rekeying(&self) -> std::sync::MutexGuard<'_, Rekeying> {

@@ -241,6 +241,46 @@ async fn replay_is_failed_precondition() {
     fed.stop().await;
 }
 
+/// The replay cache is pruned in chunks: every expired entry goes, every live
+/// one stays, and a nonce still live is still refused as a replay.
+#[tokio::test]
+async fn pruning_the_replay_cache_keeps_live_nonces_whatever_its_size() {
+    use enlace_node::store::{Batch, Tree};
+    let fed = federation().await;
+    let env = fed.sign("MEX", &fed.search_request("MEX", "GTM", item()));
+    fed.exchange("MEX", "GTM")
+        .unwrap()
+        .search(env.clone())
+        .await
+        .unwrap();
+    let gtm = &fed.get("GTM").node;
+    let store = gtm.store();
+    let now = enlace_node::node::now_ms();
+    // 25,000 expired and 3,000 live entries spread over the key space, past
+    // two chunk boundaries (10,000).
+    let mut batch = Batch::new();
+    for i in 0u32..28_000 {
+        let mut key = b"ZZZ\0".to_vec();
+        key.extend_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+        key.extend_from_slice(&[7; 12]);
+        let expiry = if i % 28 < 25 {
+            now - 1_000
+        } else {
+            now + 600_000
+        };
+        batch.put(Tree::Nonces, key, expiry.to_be_bytes().to_vec());
+    }
+    store.apply(batch).unwrap();
+    let before = store.count(Tree::Nonces).unwrap();
+    let pruned = gtm.prune_nonces().unwrap();
+    assert_eq!(pruned, 25_000);
+    assert_eq!(store.count(Tree::Nonces).unwrap(), before - 25_000);
+    assert_eq!(gtm.prune_nonces().unwrap(), 0);
+    let s = expect_denied(&fed, "MEX", env, Code::FailedPrecondition).await;
+    assert_eq!(s.message(), "replayed nonce");
+    fed.stop().await;
+}
+
 #[tokio::test]
 async fn expired_and_future_requests_are_failed_precondition() {
     let fed = federation().await;
