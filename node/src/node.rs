@@ -1671,6 +1671,29 @@ impl Node {
         }
     }
 
+    /// Appends a `throttling_ended` leaf for every refusal throttling that
+    /// ended (check H3; with `all`, at shutdown, also those under way, cut
+    /// short now); returns how many.
+    pub async fn record_throttlings(&self, all: bool) -> Result<usize, ServiceError> {
+        let ended = self.refusals.take_ended(now_ms(), all);
+        for e in &ended {
+            let record = Record {
+                time_ms: now_ms(),
+                direction: "inbound".into(),
+                peer: e.peer.to_string(),
+                action: "throttling_ended".into(),
+                decision: "deny".into(),
+                reason: format!(
+                    "RESOURCE_EXHAUSTED: {} requests refused unrecorded from {} to {}",
+                    e.unrecorded, e.began_ms, e.until_ms
+                ),
+                ..Default::default()
+            };
+            self.record(record, Batch::new()).await?;
+        }
+        Ok(ended.len())
+    }
+
     /// Deletes replay-cache entries whose request has expired; returns how many.
     pub fn prune_nonces(&self) -> Result<usize, ServiceError> {
         let now = now_ms();

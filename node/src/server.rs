@@ -183,6 +183,9 @@ pub async fn run(
                     if let Err(e) = node.prune_nonces() {
                         tracing::warn!(error = %e, "replay cache pruning");
                     }
+                    if let Err(e) = node.record_throttlings(false).await {
+                        tracing::warn!(error = %e, "recording ended throttlings");
+                    }
                 }
             }
         })
@@ -205,6 +208,11 @@ pub async fn run(
     let result = tokio::try_join!(peer_server, admin_server);
     accept_task.abort();
     pruner.abort();
+    if node.is_serving() {
+        if let Err(e) = node.record_throttlings(true).await {
+            tracing::warn!(error = %e, "recording throttlings at shutdown");
+        }
+    }
     outbox.abort();
     node.stop_rotation();
     if let Some(w) = witness {

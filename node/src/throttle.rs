@@ -8,9 +8,10 @@
 //! `refusal_throttle_ms` every request of that peer is refused at once with
 //! `RESOURCE_EXHAUSTED`, before any check and without a leaf of its own; one
 //! `refusals_throttled` leaf records when the throttling began and until when
-//! it lasts. Other peers are not affected. The state is in memory only: a
-//! restart forgets it, which costs at most one more minute of recorded
-//! refusals.
+//! it lasts, and a `throttling_ended` leaf, written by the node's minute tick
+//! after it ended (or at shutdown), how many requests were refused unrecorded.
+//! Other peers are not affected. The state is in memory only: a crash loses
+//! the count of a throttling under way, and a restart ends it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +21,8 @@ use crate::identity::NodeId;
 /// One peer's refusals in the current minute.
 #[derive(Debug, Default)]
 struct Window {
+    /// When the current throttling began, ms.
+    began_ms: i64,
     /// When the current counting minute began, ms.
     minute_start_ms: i64,
     /// Refusals recorded since then.
@@ -37,7 +40,50 @@ pub struct RefusalGuard {
     limit: u32,
     /// How long a throttling lasts, ms.
     throttle_ms: i64,
-    peers: Mutex<HashMap<NodeId, Window>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    peers: HashMap<NodeId, Window>,
+    /// Throttlings that ended and are not yet taken for the log.
+    ended: Vec<Ended>,
+}
+
+/// A throttling that ended, for its `throttling_ended` leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The peer.
+    pub peer: NodeId,
+    /// When it began and ended, ms since the epoch.
+    pub began_ms: i64,
+    /// When it ended (or was cut short by shutdown), ms since the epoch.
+    pub until_ms: i64,
+    /// Requests refused unrecorded meanwhile.
+    pub unrecorded: u64,
+}
+
+/// Moves `w`'s throttling, when it has ended at `now`, to `ended` and starts
+/// counting afresh.
+fn finish(peer: &NodeId, w: &mut Window, now: i64, ended: &mut Vec<Ended>) {
+    if w.until_ms == 0 || now < w.until_ms {
+        return;
+    }
+    tracing::warn!(
+        peer = %peer,
+        refused_unrecorded = w.unrecorded,
+        "refusal throttling of the peer ended"
+    );
+    ended.push(Ended {
+        peer: peer.clone(),
+        began_ms: w.began_ms,
+        until_ms: w.until_ms,
+        unrecorded: w.unrecorded,
+    });
+    *w = Window {
+        minute_start_ms: now,
+        ..Window::default()
+    };
 }
 
 /// A request of a throttled peer: refuse it at once.
@@ -63,13 +109,27 @@ impl RefusalGuard {
         RefusalGuard {
             limit,
             throttle_ms: i64::try_from(throttle_ms).unwrap_or(i64::MAX),
-            peers: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Window>> {
-        // The map holds counters only; a panic elsewhere leaves them usable.
-        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Counters only; a panic elsewhere leaves them usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Throttlings that ended by `now` — every one under way too when
+    /// `all` (at shutdown, cut short at `now`) — for their leaves.
+    pub fn take_ended(&self, now: i64, all: bool) -> Vec<Ended> {
+        let mut inner = self.inner();
+        let Inner { peers, ended } = &mut *inner;
+        for (peer, w) in peers.iter_mut() {
+            if all && w.until_ms > now {
+                w.until_ms = now;
+            }
+            finish(peer, w, now, ended);
+        }
+        std::mem::take(ended)
     }
 
     /// Check H3: `Err` while `peer` is throttled at `now` (the request is then
@@ -78,28 +138,18 @@ impl RefusalGuard {
         if self.limit == 0 {
             return Ok(());
         }
-        let mut peers = self.peers();
+        let mut inner = self.inner();
+        let Inner { peers, ended } = &mut *inner;
         let Some(w) = peers.get_mut(peer) else {
             return Ok(());
         };
-        if w.until_ms == 0 {
-            return Ok(());
-        }
-        if now < w.until_ms {
+        if w.until_ms != 0 && now < w.until_ms {
             w.unrecorded += 1;
             return Err(Throttled {
                 retry_after_ms: u64::try_from(w.until_ms.saturating_sub(now)).unwrap_or(0),
             });
         }
-        tracing::warn!(
-            peer = %peer,
-            refused_unrecorded = w.unrecorded,
-            "refusal throttling of the peer ended"
-        );
-        *w = Window {
-            minute_start_ms: now,
-            ..Window::default()
-        };
+        finish(peer, w, now, ended);
         Ok(())
     }
 
@@ -109,7 +159,8 @@ impl RefusalGuard {
         if self.limit == 0 {
             return None;
         }
-        let mut peers = self.peers();
+        let mut inner = self.inner();
+        let Inner { peers, ended } = &mut *inner;
         let w = peers.entry(peer.clone()).or_insert_with(|| Window {
             minute_start_ms: now,
             ..Window::default()
@@ -118,7 +169,8 @@ impl RefusalGuard {
             // Recorded while throttled (a request admitted just before it began).
             return None;
         }
-        if now.saturating_sub(w.minute_start_ms) >= 60_000 || w.until_ms != 0 {
+        finish(peer, w, now, ended);
+        if now.saturating_sub(w.minute_start_ms) >= 60_000 {
             *w = Window {
                 minute_start_ms: now,
                 ..Window::default()
@@ -128,6 +180,7 @@ impl RefusalGuard {
         if w.recorded < self.limit {
             return None;
         }
+        w.began_ms = now;
         w.until_ms = now.saturating_add(self.throttle_ms.max(1));
         tracing::warn!(
             peer = %peer,
@@ -177,11 +230,31 @@ mod tests {
         // A refusal recorded while throttled neither extends nor restarts it.
         assert_eq!(guard.count(&mex, 600), None);
         assert!(guard.check(&mex, 1_019).is_err());
+        assert_eq!(guard.take_ended(1_019, false), vec![]);
         assert!(guard.check(&mex, 1_020).is_ok());
+        assert_eq!(
+            guard.take_ended(1_020, false),
+            vec![Ended {
+                peer: mex.clone(),
+                began_ms: 20,
+                until_ms: 1_020,
+                unrecorded: 2
+            }]
+        );
+        assert_eq!(guard.take_ended(1_020, false), vec![], "taken once");
         // Counting starts afresh.
         assert_eq!(guard.count(&mex, 1_030), None);
         assert_eq!(guard.count(&mex, 1_040), None);
         assert!(guard.count(&mex, 1_050).is_some());
+        // Shutdown cuts a throttling short and takes it.
+        assert!(guard.check(&mex, 1_060).is_err());
+        let cut = guard.take_ended(1_070, true);
+        assert_eq!(cut.len(), 1);
+        assert_eq!(
+            (cut[0].began_ms, cut[0].until_ms, cut[0].unrecorded),
+            (1_050, 1_070, 1)
+        );
+        assert!(guard.check(&mex, 1_071).is_ok());
     }
 
     #[test]

@@ -493,8 +493,9 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
 
 /// Check H3: a peer refused `max_refusals_per_minute` times within a minute
 /// gets `RESOURCE_EXHAUSTED` for every request, valid or not, without a leaf
-/// each, for `refusal_throttle_ms`; one `refusals_throttled` leaf says so;
-/// other peers are served meanwhile; afterwards the peer is served again.
+/// each, for `refusal_throttle_ms`; one `refusals_throttled` leaf says so, and
+/// one `throttling_ended` leaf how many were refused; other peers are served
+/// meanwhile; afterwards the peer is served again.
 #[tokio::test]
 async fn a_peer_refused_too_often_is_throttled_unrecorded_then_served_again() {
     let mut fed = Federation::new()
@@ -600,6 +601,51 @@ async fn a_peer_refused_too_often_is_throttled_unrecorded_then_served_again() {
         .await
         .expect("served again after the throttling");
     assert_eq!(gtm.audit().len(), before + 8);
+    // The node's minute tick (called here at once) records how many were
+    // refused unrecorded: the bad and the good search, and the explanation.
+    assert_eq!(gtm.record_throttlings(false).await.unwrap(), 1);
+    let end = &gtm.audit().tail(1).unwrap()[0];
+    assert_eq!(
+        (
+            end.action.as_str(),
+            end.decision.as_str(),
+            end.peer.as_str()
+        ),
+        ("throttling_ended", "deny", "MEX")
+    );
+    assert!(
+        end.reason
+            .starts_with("RESOURCE_EXHAUSTED: 3 requests refused unrecorded from "),
+        "{}",
+        end.reason
+    );
+    assert_eq!(gtm.record_throttlings(true).await.unwrap(), 0);
+    assert_eq!(gtm.audit().len(), before + 9);
+    assert_eq!(gtm.audit().verify().unwrap(), gtm.audit().len());
+    // Throttled again, then stopped: the stop records the throttling under way.
+    for _ in 0..5 {
+        mex.search(bad_signature()).await.unwrap_err();
+    }
+    let status = mex.search(bad_signature()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    drop((mex, gtm));
+    fed.restart("GTM", |_| {}).await.unwrap();
+    let gtm = fed.get("GTM").node.clone();
+    let ended: Vec<_> = gtm
+        .audit()
+        .tail(3)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "throttling_ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert!(
+        ended[0]
+            .reason
+            .starts_with("RESOURCE_EXHAUSTED: 1 requests refused unrecorded from "),
+        "{}",
+        ended[0].reason
+    );
     assert_eq!(gtm.audit().verify().unwrap(), gtm.audit().len());
     fed.stop().await;
 }
