@@ -499,6 +499,26 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// The sled store in `home` with the cache `config` sets.
+fn sled_store(home: &Home, config: &Config) -> Result<SledStore, OpenError> {
+    let cache_mib = config.limits.store_cache_mib;
+    Ok(SledStore::open_with_cache(
+        &home.data(),
+        cache_mib.saturating_mul(1024 * 1024),
+    )?)
+}
+
+/// The start of an audit record of `action` concerning `peer`'s requests.
+fn inbound_record(peer: &NodeId, action: &str, time_ms: i64) -> Record {
+    Record {
+        time_ms,
+        direction: "inbound".into(),
+        peer: peer.to_string(),
+        action: action.to_owned(),
+        ..Default::default()
+    }
+}
+
 /// Replay-cache entries read and pruned at a time ([`Node::prune_nonces`]).
 const PRUNE_CHUNK: usize = 10_000;
 
@@ -512,18 +532,15 @@ impl Node {
                 home.data().with_extension("compact").display()
             )));
         }
-        let store: Arc<dyn Store> = Arc::new(Self::open_store(home)?);
-        Self::open_with(home, store, OpenOptions::default())
+        let config = home.load_config()?;
+        let store: Arc<dyn Store> = Arc::new(sled_store(home, &config)?);
+        Self::open_configured(home, config, store, OpenOptions::default())
     }
 
     /// Opens the sled store in `home` with the cache `enlace.toml` sets
     /// (`limits.store_cache_mib`).
     pub fn open_store(home: &Home) -> Result<SledStore, OpenError> {
-        let cache_mib = home.load_config()?.limits.store_cache_mib;
-        Ok(SledStore::open_with_cache(
-            &home.data(),
-            cache_mib.saturating_mul(1024 * 1024),
-        )?)
+        sled_store(home, &home.load_config()?)
     }
 
     /// Opens the node in `home` over the given store, which it wraps in a
@@ -533,7 +550,15 @@ impl Node {
         store: Arc<dyn Store>,
         options: OpenOptions,
     ) -> Result<Arc<Node>, OpenError> {
-        let config = home.load_config()?;
+        Self::open_configured(home, home.load_config()?, store, options)
+    }
+
+    fn open_configured(
+        home: &Home,
+        config: Config,
+        store: Arc<dyn Store>,
+        options: OpenOptions,
+    ) -> Result<Arc<Node>, OpenError> {
         let signer = Signer::new(identity::read_signing_key(&home.signing_key())?);
         let tls = identity::read_tls(&home.tls_cert(), &home.tls_key())?;
         let node_secret = home.read_node_secret()?;
@@ -817,18 +842,14 @@ impl Node {
         let Some(started) = self.refusals.count(&conn.node, at) else {
             return refusal;
         };
-        let mut throttled = Record {
-            time_ms: now_ms(),
-            direction: "inbound".into(),
-            peer: conn.node.to_string(),
-            action: "refusals_throttled".into(),
+        let throttled = Record {
             decision: "deny".into(),
-            ..Default::default()
+            reason: format!(
+                "RESOURCE_EXHAUSTED: {} refusals within a minute; requests refused unrecorded until {}",
+                started.refusals, started.until_ms
+            ),
+            ..inbound_record(&conn.node, "refusals_throttled", now_ms())
         };
-        throttled.reason = format!(
-            "RESOURCE_EXHAUSTED: {} refusals within a minute; requests refused unrecorded until {}",
-            started.refusals, started.until_ms
-        );
         match self.record(throttled, Batch::new()).await {
             Ok(_) => refusal,
             Err(failure) => failure,
@@ -1644,12 +1665,8 @@ impl Node {
             })?;
         let digest = envelope::digest(env);
         let record = Record {
-            time_ms: now,
-            direction: "inbound".into(),
-            peer: conn.node.to_string(),
-            action: action.to_owned(),
             request_digest: hex::encode(digest),
-            ..Default::default()
+            ..inbound_record(&conn.node, action, now)
         };
         Ok(Inbound {
             conn,
@@ -1678,16 +1695,12 @@ impl Node {
         let ended = self.refusals.take_ended(now_ms(), all);
         for e in &ended {
             let record = Record {
-                time_ms: now_ms(),
-                direction: "inbound".into(),
-                peer: e.peer.to_string(),
-                action: "throttling_ended".into(),
                 decision: "deny".into(),
                 reason: format!(
                     "RESOURCE_EXHAUSTED: {} requests refused unrecorded from {} to {}",
                     e.unrecorded, e.began_ms, e.until_ms
                 ),
-                ..Default::default()
+                ..inbound_record(&e.peer, "throttling_ended", now_ms())
             };
             self.record(record, Batch::new()).await?;
         }

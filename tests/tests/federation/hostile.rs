@@ -498,15 +498,7 @@ async fn hostile_requests_get_exact_statuses_disclose_nothing_and_leave_the_node
 /// meanwhile; afterwards the peer is served again.
 #[tokio::test]
 async fn a_peer_refused_too_often_is_throttled_unrecorded_then_served_again() {
-    let mut fed = Federation::new()
-        .node("MEX")
-        .node("GTM")
-        .node("COL")
-        .agreement("MEX", "GTM", &["investigation"])
-        .agreement("COL", "GTM", &["investigation"])
-        .start()
-        .await
-        .unwrap();
+    let mut fed = crate::two_peers_of_gtm().await;
     fed.restart("GTM", |dir| {
         set_config(dir, "max_refusals_per_minute", "5");
         set_config(dir, "refusal_throttle_ms", "2000");
@@ -538,21 +530,10 @@ async fn a_peer_refused_too_often_is_throttled_unrecorded_then_served_again() {
             .all(|r| r.decision == "deny" && r.action == "search"),
         "{leaves:?}"
     );
-    let note = &leaves[5];
-    assert_eq!(
-        (
-            note.action.as_str(),
-            note.decision.as_str(),
-            note.peer.as_str()
-        ),
-        ("refusals_throttled", "deny", "MEX")
-    );
-    assert!(
-        note.reason.starts_with(
-            "RESOURCE_EXHAUSTED: 5 refusals within a minute; requests refused unrecorded until "
-        ),
-        "{}",
-        note.reason
+    assert_throttle_leaf(
+        &leaves[5],
+        "refusals_throttled",
+        "RESOURCE_EXHAUSTED: 5 refusals within a minute; requests refused unrecorded until ",
     );
     // Now every MEX request is refused at once, unrecorded: bad, good, and other RPCs.
     for env in [bad_signature(), fed.sign("MEX", &good())] {
@@ -604,20 +585,10 @@ async fn a_peer_refused_too_often_is_throttled_unrecorded_then_served_again() {
     // The node's minute tick (called here at once) records how many were
     // refused unrecorded: the bad and the good search, and the explanation.
     assert_eq!(gtm.record_throttlings(false).await.unwrap(), 1);
-    let end = &gtm.audit().tail(1).unwrap()[0];
-    assert_eq!(
-        (
-            end.action.as_str(),
-            end.decision.as_str(),
-            end.peer.as_str()
-        ),
-        ("throttling_ended", "deny", "MEX")
-    );
-    assert!(
-        end.reason
-            .starts_with("RESOURCE_EXHAUSTED: 3 requests refused unrecorded from "),
-        "{}",
-        end.reason
+    assert_throttle_leaf(
+        &gtm.audit().tail(1).unwrap()[0],
+        "throttling_ended",
+        "RESOURCE_EXHAUSTED: 3 requests refused unrecorded from ",
     );
     assert_eq!(gtm.record_throttlings(true).await.unwrap(), 0);
     assert_eq!(gtm.audit().len(), before + 9);
@@ -639,15 +610,29 @@ async fn a_peer_refused_too_often_is_throttled_unrecorded_then_served_again() {
         .filter(|r| r.action == "throttling_ended")
         .collect();
     assert_eq!(ended.len(), 1, "{ended:?}");
-    assert!(
-        ended[0]
-            .reason
-            .starts_with("RESOURCE_EXHAUSTED: 1 requests refused unrecorded from "),
-        "{}",
-        ended[0].reason
+    assert_throttle_leaf(
+        &ended[0],
+        "throttling_ended",
+        "RESOURCE_EXHAUSTED: 1 requests refused unrecorded from ",
     );
     assert_eq!(gtm.audit().verify().unwrap(), gtm.audit().len());
     fed.stop().await;
+}
+
+/// `leaf` is an inbound `deny` leaf of `action` about MEX whose reason
+/// starts with `reason`.
+fn assert_throttle_leaf(leaf: &enlace_node::audit::Record, action: &str, reason: &str) {
+    assert_eq!(
+        (
+            leaf.direction.as_str(),
+            leaf.action.as_str(),
+            leaf.decision.as_str(),
+            leaf.peer.as_str()
+        ),
+        ("inbound", action, "deny", "MEX"),
+        "{leaf:?}"
+    );
+    assert!(leaf.reason.starts_with(reason), "{}", leaf.reason);
 }
 
 /// A TLS client that presents no certificate at all.

@@ -227,15 +227,21 @@ async fn wrong_audience_is_failed_precondition() {
     fed.stop().await;
 }
 
-#[tokio::test]
-async fn replay_is_failed_precondition() {
-    let fed = federation().await;
+/// A search MEX sent GTM and had answered: its envelope, to replay.
+async fn searched_once(fed: &Running) -> SignedEnvelope {
     let env = fed.sign("MEX", &fed.search_request("MEX", "GTM", item()));
     fed.exchange("MEX", "GTM")
         .unwrap()
         .search(env.clone())
         .await
         .unwrap();
+    env
+}
+
+#[tokio::test]
+async fn replay_is_failed_precondition() {
+    let fed = federation().await;
+    let env = searched_once(&fed).await;
     let s = expect_denied(&fed, "MEX", env, Code::FailedPrecondition).await;
     assert_eq!(s.message(), "replayed nonce");
     fed.stop().await;
@@ -247,12 +253,7 @@ async fn replay_is_failed_precondition() {
 async fn pruning_the_replay_cache_keeps_live_nonces_whatever_its_size() {
     use enlace_node::store::{Batch, Tree};
     let fed = federation().await;
-    let env = fed.sign("MEX", &fed.search_request("MEX", "GTM", item()));
-    fed.exchange("MEX", "GTM")
-        .unwrap()
-        .search(env.clone())
-        .await
-        .unwrap();
+    let env = searched_once(&fed).await;
     let gtm = &fed.get("GTM").node;
     let store = gtm.store();
     let now = enlace_node::node::now_ms();

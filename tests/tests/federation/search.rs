@@ -110,15 +110,7 @@ async fn hit_on_document_phone_and_name_carries_no_personal_data() {
 
 #[tokio::test]
 async fn hit_references_differ_per_requester() {
-    let fed = Federation::new()
-        .node("MEX")
-        .node("GTM")
-        .node("COL")
-        .agreement("MEX", "GTM", &["investigation"])
-        .agreement("COL", "GTM", &["investigation"])
-        .start()
-        .await
-        .unwrap();
+    let fed = crate::two_peers_of_gtm().await;
     fed.import(
         "GTM",
         &[sample_case("GTM-1", "GTM", "B7654321", "+50255550000")],

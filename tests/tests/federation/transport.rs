@@ -268,6 +268,26 @@ mod raw {
         }
     }
 
+    /// Reads and discards until the node closes the connection (or a read
+    /// fails): `Some(bytes read)` when that happened within `within`.
+    pub(super) async fn read_until_closed<S: AsyncRead + Unpin>(
+        s: &mut S,
+        within: Duration,
+    ) -> Option<usize> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut read = 0;
+        let closed = tokio::time::timeout(within, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => read += n,
+                }
+            }
+        })
+        .await;
+        closed.ok().map(|()| read)
+    }
+
     /// The HTTP/2 client preface and an empty SETTINGS frame.
     pub(super) fn preface() -> Vec<u8> {
         let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
@@ -289,20 +309,6 @@ mod raw {
     }
 }
 
-/// Three nodes: MEX misbehaves towards GTM, COL is the bystander whose
-/// searches must keep being answered.
-async fn abuse_federation() -> Running {
-    Federation::new()
-        .node("MEX")
-        .node("GTM")
-        .node("COL")
-        .agreement("MEX", "GTM", &["investigation"])
-        .agreement("COL", "GTM", &["investigation"])
-        .start()
-        .await
-        .unwrap()
-}
-
 /// COL's search of GTM: answered, and how long it took.
 async fn bystander_search(fed: &Running) -> Duration {
     let started = Instant::now();
@@ -318,7 +324,7 @@ async fn bystander_search(fed: &Running) -> Duration {
 
 #[tokio::test]
 async fn rapid_reset_is_cut_off_and_other_peers_are_served() {
-    let fed = abuse_federation().await;
+    let fed = crate::two_peers_of_gtm().await;
     let leaves_before = fed.get("GTM").node.audit().len();
     let (mut w, mut events) = raw::connect(&fed, "MEX", "GTM").await;
     // CVE-2023-44487: open a stream and cancel it at once, 20,000 times.
@@ -379,7 +385,7 @@ async fn rapid_reset_is_cut_off_and_other_peers_are_served() {
 
 #[tokio::test]
 async fn a_stream_flood_is_capped_and_stalled_streams_time_out() {
-    let mut fed = abuse_federation().await;
+    let mut fed = crate::two_peers_of_gtm().await;
     // A short per-call timeout, so stalled streams end within the test.
     fed.restart("GTM", |dir| set_config(dir, "request_timeout_ms", "1500"))
         .await
@@ -438,7 +444,7 @@ async fn a_stream_flood_is_capped_and_stalled_streams_time_out() {
 
 #[tokio::test]
 async fn header_and_continuation_floods_are_refused() {
-    let fed = abuse_federation().await;
+    let fed = crate::two_peers_of_gtm().await;
     let leaves_before = fed.get("GTM").node.audit().len();
 
     // (1) One request whose header block (about 200 KiB, valid HPACK, split
@@ -523,7 +529,7 @@ async fn header_and_continuation_floods_are_refused() {
 
 #[tokio::test]
 async fn silent_connections_are_closed_and_one_peer_cannot_take_every_slot() {
-    let fed = abuse_federation().await;
+    let fed = crate::two_peers_of_gtm().await;
     // MEX opens pinned TLS connections and never says a word of HTTP/2:
     // 16 (its share) are admitted until the preface deadline, the rest are
     // closed at once.
@@ -538,17 +544,8 @@ async fn silent_connections_are_closed_and_one_peer_cannot_take_every_slot() {
     let mut watched = tokio::task::JoinSet::new();
     for mut s in silent {
         watched.spawn(async move {
-            let mut buf = [0u8; 64];
-            let closed = tokio::time::timeout(Duration::from_millis(500), async {
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => continue,
-                    }
-                }
-            })
-            .await;
-            closed.is_err().then_some(s)
+            let closed = raw::read_until_closed(&mut s, Duration::from_millis(500)).await;
+            closed.is_none().then_some(s)
         });
     }
     let kept: Vec<_> = watched.join_all().await.into_iter().flatten().collect();
@@ -564,17 +561,8 @@ async fn silent_connections_are_closed_and_one_peer_cannot_take_every_slot() {
     // The admitted silent ones are closed when the preface deadline (the
     // 5 s handshake timeout) passes.
     for mut s in kept {
-        let mut buf = [0u8; 64];
-        let end = tokio::time::timeout(Duration::from_secs(8), async {
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => continue,
-                }
-            }
-        })
-        .await;
-        assert!(end.is_ok(), "a silent connection stayed open");
+        let end = raw::read_until_closed(&mut s, Duration::from_secs(8)).await;
+        assert!(end.is_some(), "a silent connection stayed open");
     }
     let waited = opened.elapsed();
     assert!(
@@ -599,7 +587,7 @@ async fn silent_connections_are_closed_and_one_peer_cannot_take_every_slot() {
 /// served throughout and nothing reaches a handler.
 #[tokio::test]
 async fn ping_and_settings_floods_cost_only_the_flooder() {
-    let mut fed = abuse_federation().await;
+    let mut fed = crate::two_peers_of_gtm().await;
     // A 1 s keepalive interval (+ the fixed 20 s timeout) so that the
     // connection which stops reading is closed within the test.
     fed.restart("GTM", |dir| {
@@ -690,24 +678,14 @@ async fn ping_and_settings_floods_cost_only_the_flooder() {
     // finds what was already buffered, and the end of the connection.
     tokio::time::sleep(Duration::from_secs(25)).await;
     let reading = Instant::now();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut buffered = 0usize;
-    let closed = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match r.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buffered += n,
-            }
-        }
-    })
-    .await;
+    let closed = raw::read_until_closed(&mut r, Duration::from_secs(3)).await;
     eprintln!(
         "control flood (not reading): closed less than {:?} after the stall; {} KiB were still buffered",
         stalled_at.elapsed() - reading.elapsed(),
-        buffered / 1024
+        closed.unwrap_or(0) / 1024
     );
     assert!(
-        closed.is_ok(),
+        closed.is_some(),
         "the stalled flooder's connection was still open after 25 s"
     );
     let took = bystander_search(&fed).await;
